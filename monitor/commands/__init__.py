@@ -1,0 +1,1 @@
+"""One module per CLI command; listed in :data:`monitor.cli.COMMANDS`."""

@@ -1,0 +1,296 @@
+"""Compile a validated Ruleset into spaCy matchers, one blank pipeline per language.
+
+At run time a post costs one tokenizer pass, one PhraseMatcher call, one
+Matcher call (only if token patterns exist) and one RE2 set scan; no model
+is loaded, so nothing is fetched from a hub. Every pattern is checked here,
+at load, and problems are reported with the rule's ``file:line``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import re2
+import spacy
+from spacy.language import Language
+from spacy.matcher import Matcher, PhraseMatcher
+
+from monitor.tagging.lemmas import LemmaForms, has_lemma_table
+from monitor.tagging.ruleset import LanguageConfig, Problem, Rule, Ruleset, RulesetError
+
+__all__ = ["TERM_KEY", "CompiledRuleset", "LanguagePipeline", "compile_ruleset"]
+
+#: Match key of the campaign's core terms inside each PhraseMatcher.
+TERM_KEY = "__campaign_term__"
+#: Most surface variants one lemma phrase may expand to.
+MAX_LEMMA_VARIANTS = 256
+#: Memory budget of one compiled regex (RE2 refuses larger programs).
+REGEX_MAX_MEM = 8 << 20
+
+_TOKEN_ATTRS = frozenset({
+    "ORTH", "TEXT", "LOWER", "NORM", "LENGTH", "SHAPE", "PREFIX", "SUFFIX", "LEMMA", "OP",
+    "IS_ALPHA", "IS_ASCII", "IS_DIGIT", "IS_LOWER", "IS_UPPER", "IS_TITLE", "IS_PUNCT",
+    "IS_SPACE", "IS_STOP", "IS_BRACKET", "IS_QUOTE", "IS_CURRENCY", "LIKE_NUM", "LIKE_URL",
+    "LIKE_EMAIL",
+})
+_NEEDS_MODEL = frozenset({"POS", "TAG", "MORPH", "DEP", "ENT_TYPE", "ENT_IOB", "ENT_ID",
+                          "SENT_START", "IS_SENT_START", "ENT_KB_ID", "HEAD"})
+
+
+@dataclass(slots=True)
+class LanguagePipeline:
+    """A blank spaCy pipeline for one language and the matchers compiled for it."""
+
+    config: LanguageConfig
+    nlp: Language
+    phrases: PhraseMatcher
+    tokens: Matcher | None
+    #: spaCy string hash of a match key -> index into CompiledRuleset.rules
+    keys: dict[int, int] = field(default_factory=dict)
+    term_key: int = 0
+
+
+@dataclass(slots=True)
+class CompiledRuleset:
+    """Everything the Tagger needs, immutable once built (safe to swap atomically)."""
+
+    ruleset: Ruleset
+    rules: list[Rule]
+    pipelines: dict[str, LanguagePipeline]
+    regex_set: Any | None
+    #: position in regex_set -> (rule index, compiled pattern)
+    regexes: list[tuple[int, Any]]
+    hashtag_rules: dict[str, list[int]]
+    relevance_rules: list[int]
+    default_lang: str
+
+
+def _blank(conf: LanguageConfig) -> Language:
+    """A tokenizer-only pipeline; 'char' uses spaCy's per-character segmenter."""
+    if conf.tokenizer == "char":
+        return spacy.blank("zh")
+    return spacy.blank(conf.code)
+
+
+def _regex_options() -> Any:
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    options.max_mem = REGEX_MAX_MEM
+    return options
+
+
+class _Compiler:
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.rs = ruleset
+        self.problems: list[Problem] = []
+        self.rules = ruleset.all_rules()
+        self.lemma_forms: dict[str, LemmaForms] = {}
+
+    def fail(self, rule: Rule, message: str, line: int | None = None) -> None:
+        where = rule.where if line is None else type(rule.where)(rule.where.file, line)
+        self.problems.append(Problem(where, f"rule '{rule.id}': {message}"))
+
+    def forms(self, lang: str) -> LemmaForms | None:
+        """Lemma forms for one language, built once for every lemma the rules use."""
+        if lang not in self.lemma_forms:
+            if not has_lemma_table(lang):
+                return None
+            words: set[str] = set()
+            nlp = spacy.blank(lang)
+            for rule in self.rules:
+                if rule.kind == "lemmas" and rule.applies_to(lang):
+                    for phrase in rule.values:
+                        words.update(t.lower_ for t in nlp.make_doc(str(phrase)))
+                elif rule.kind == "tokens" and rule.applies_to(lang):
+                    words.update(_lemma_values(rule.values))
+            self.lemma_forms[lang] = LemmaForms(lang, words)
+        return self.lemma_forms[lang]
+
+    def lemma_variants(self, rule: Rule, phrase: str, pipe: LanguagePipeline,
+                       line: int) -> list[str]:
+        forms = self.forms(pipe.config.code)
+        tokens = [t.lower_ for t in pipe.nlp.make_doc(phrase)]
+        choices = [forms.of(t) if forms else [t] for t in tokens]
+        total = 1
+        for c in choices:
+            total *= len(c)
+        if total > MAX_LEMMA_VARIANTS:
+            self.fail(rule, f"lemma phrase {phrase!r} expands to {total} word forms (at most "
+                            f"{MAX_LEMMA_VARIANTS}); shorten it or split it into several phrases",
+                      line)
+            return []
+        return [" ".join(combo) for combo in itertools.product(*choices)]
+
+    def token_pattern(self, rule: Rule, pattern: Any, pipe: LanguagePipeline,
+                      line: int) -> list[dict[str, Any]] | None:
+        if not isinstance(pattern, list) or not all(isinstance(t, dict) for t in pattern):
+            self.fail(rule, "a token pattern is a list of {ATTR: value} dicts, e.g. "
+                            "[{LOWER: i}, {LEMMA: miss}]", line)
+            return None
+        out = []
+        for token in pattern:
+            spec: dict[str, Any] = {}
+            for key, value in token.items():
+                attr = str(key).upper()
+                if attr in _NEEDS_MODEL:
+                    self.fail(rule, f"{key} needs a trained pipeline, and the monitor tokenizes "
+                                    "with blank ones; use LOWER, LEMMA, IS_* or LIKE_* instead", line)
+                    return None
+                if attr not in _TOKEN_ATTRS:
+                    self.fail(rule, f"unknown token attribute {key!r}; use one of "
+                                    f"{', '.join(sorted(_TOKEN_ATTRS))}", line)
+                    return None
+                if attr == "LEMMA":
+                    lowered = self._lemma_attr(rule, value, pipe, line)
+                    if lowered is None:
+                        return None
+                    spec["LOWER"] = lowered
+                else:
+                    spec[attr] = value
+            out.append(spec)
+        return out
+
+    def _lemma_attr(self, rule: Rule, value: Any, pipe: LanguagePipeline, line: int) -> Any:
+        forms = self.forms(pipe.config.code)
+
+        def expand(words: Any) -> list[str] | None:
+            if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                self.fail(rule, "LEMMA IN / NOT_IN takes a list of words", line)
+                return None
+            return sorted({f for w in words for f in (forms.of(w) if forms else [w.lower()])})
+
+        if isinstance(value, str):
+            return {"IN": forms.of(value) if forms else [value.lower()]}
+        if isinstance(value, dict) and set(value) <= {"IN", "NOT_IN"} and value:
+            out = {}
+            for op, words in value.items():
+                if (expanded := expand(words)) is None:
+                    return None
+                out[op] = expanded
+            return out
+        self.fail(rule, "LEMMA takes a word or {IN: [...]} / {NOT_IN: [...]}; for other "
+                        "operators match LOWER", line)
+        return None
+
+    def pipeline(self, conf: LanguageConfig) -> LanguagePipeline:
+        nlp = _blank(conf)
+        pipe = LanguagePipeline(conf, nlp, PhraseMatcher(nlp.vocab, attr="LOWER"), None)
+        token_patterns: dict[int, list[list[dict[str, Any]]]] = {}
+        for index, rule in enumerate(self.rules):
+            if not rule.applies_to(conf.code) or rule.kind not in ("phrases", "lemmas", "tokens"):
+                continue
+            key = nlp.vocab.strings.add(rule.id)
+            pipe.keys[key] = index
+            lines = rule.value_lines or (rule.where.line,) * len(rule.values)
+            if rule.kind == "tokens":
+                patterns = [self.token_pattern(rule, p, pipe, line)
+                            for p, line in zip(rule.values, lines, strict=False)]
+                if all(p is not None for p in patterns):
+                    token_patterns[key] = patterns  # type: ignore[assignment]
+                continue
+            texts: list[str] = []
+            for phrase, line in zip(rule.values, lines, strict=False):
+                texts.extend(self.lemma_variants(rule, str(phrase), pipe, line)
+                             if rule.kind == "lemmas" else [str(phrase)])
+            docs = [d for d in nlp.tokenizer.pipe(texts) if len(d)]
+            if docs:
+                pipe.phrases.add(rule.id, docs)
+        if token_patterns:
+            pipe.tokens = Matcher(nlp.vocab, validate=True)
+            for key, patterns in token_patterns.items():
+                rule = self.rules[pipe.keys[key]]
+                try:
+                    pipe.tokens.add(rule.id, patterns)
+                except (ValueError, TypeError) as exc:  # MatchPatternError is a ValueError
+                    detail = " ".join(str(exc).split())[:300]
+                    self.fail(rule, f"invalid token pattern: {detail}")
+        if self.rs.campaign.terms:
+            pipe.term_key = nlp.vocab.strings.add(TERM_KEY)
+            pipe.phrases.add(TERM_KEY, list(nlp.tokenizer.pipe(self.rs.campaign.terms)))
+        return pipe
+
+    def regexes(self) -> tuple[Any | None, list[tuple[int, Any]]]:
+        options = _regex_options()
+        compiled: list[tuple[int, Any]] = []
+        regex_set = re2.Set.SearchSet(options)
+        for index, rule in enumerate(self.rules):
+            if rule.kind != "regex":
+                continue
+            lines = rule.value_lines or (rule.where.line,) * len(rule.values)
+            for pattern, line in zip(rule.values, lines, strict=False):
+                try:
+                    regex = re2.compile(str(pattern), options)
+                except re2.error as exc:
+                    reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) \
+                        else str(exc)
+                    self.fail(rule, f"regex {pattern!r} does not compile: {reason}; RE2 has no "
+                                    "look-around or back-references (it runs in linear time)", line)
+                    continue
+                if regex_set.Add(str(pattern)) < 0:
+                    self.fail(rule, f"regex {pattern!r} is refused by RE2's set", line)
+                    continue
+                compiled.append((index, regex))
+        if not compiled:
+            return None, []
+        if regex_set.Compile() is False:  # returns None on success in google-re2
+            raise RulesetError([Problem(self.rules[compiled[0][0]].where,
+                                        "the regexes together exceed RE2's memory budget; "
+                                        "simplify or remove some")])
+        return regex_set, compiled
+
+
+def _lemma_values(patterns: tuple[object, ...]) -> set[str]:
+    """Words used with LEMMA in token patterns, so their forms get built."""
+    words: set[str] = set()
+    stack: list[Any] = list(patterns)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if str(key).upper() == "LEMMA":
+                    if isinstance(value, str):
+                        words.add(value.lower())
+                    elif isinstance(value, dict):
+                        for v in value.values():
+                            if isinstance(v, list):
+                                words.update(str(w).lower() for w in v)
+    return words
+
+
+def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
+    """Build matchers for every language; raise RulesetError listing every bad pattern."""
+    compiler = _Compiler(ruleset)
+    pipelines: dict[str, LanguagePipeline] = {}
+    for code, conf in ruleset.languages.items():
+        try:
+            pipelines[code] = compiler.pipeline(conf)
+        except (ImportError, OSError) as exc:
+            raise RulesetError([Problem(ruleset.labels[next(iter(ruleset.labels))].where, (
+                f"language '{code}' has no spaCy tokenizer here ({exc}); set "
+                f"'tokenizer: char' under languages.{code}"))]) from None
+    regex_set, regexes = compiler.regexes()
+    hashtag_rules: dict[str, list[int]] = {}
+    relevance: list[int] = []
+    for index, rule in enumerate(compiler.rules):
+        if rule.kind == "hashtags":
+            for tag in rule.values:
+                hashtag_rules.setdefault(str(tag), []).append(index)
+        elif rule.kind == "relevance_below":
+            relevance.append(index)
+    if compiler.problems:
+        raise RulesetError(compiler.problems)
+    return CompiledRuleset(
+        ruleset=ruleset,
+        rules=compiler.rules,
+        pipelines=pipelines,
+        regex_set=regex_set,
+        regexes=regexes,
+        hashtag_rules=hashtag_rules,
+        relevance_rules=relevance,
+        default_lang=next(iter(ruleset.languages)),
+    )

@@ -1,0 +1,287 @@
+"""Tag posts with a compiled ruleset: weighted hits, thresholds, tiebreaks, reasons kept.
+
+Pure and synchronous: text in, :class:`Tags` out. It holds no per-post
+state, so its memory does not grow with the stream, and batches go through
+``nlp.pipe`` per language.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from spacy.tokens import Doc
+
+from monitor.model import SEVERITIES, Flag, LabelScore, Tags
+from monitor.tagging.compiler import CompiledRuleset, LanguagePipeline
+from monitor.tagging.language import OTHER, resolve_language
+from monitor.tagging.ruleset import Label, Rule
+from monitor.textutil import extract_hashtags, quoted_spans
+
+__all__ = ["Decision", "Explanation", "Hit", "Tagger"]
+
+_SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+_EVIDENCE_CHARS = 200
+_LAYER_FIELDS = {"theme": "themes", "claim": "claim", "reason": "reasons"}
+
+
+@dataclass(slots=True, frozen=True)
+class Hit:
+    """Where a rule matched; ``dropped`` says why it did not count, if it did not."""
+
+    rule: Rule
+    start: int
+    end: int
+    evidence: str
+    dropped: str = ""
+
+
+@dataclass(slots=True)
+class Decision:
+    """One label's score on one post, before the layer's cap is applied."""
+
+    label: Label
+    threshold: float
+    score: float = 0.0
+    shadow_score: float = 0.0
+    rules: list[str] = field(default_factory=list)
+    shadow_rules: list[str] = field(default_factory=list)
+    excluded_by: str | None = None
+
+    @property
+    def passes(self) -> bool:
+        """Whether the label would be given, ignoring the layer's maximum."""
+        return self.excluded_by is None and self.score >= self.threshold and not self.label.shadow
+
+    @property
+    def shadow_passes(self) -> bool:
+        """Whether shadow rules or a shadow label would give it."""
+        return self.excluded_by is None and self.shadow_score >= self.threshold and not self.passes
+
+
+@dataclass(slots=True)
+class Explanation:
+    """Everything behind one post's tags: for ``rules explain`` and ``rules test``."""
+
+    text: str
+    lang: str
+    tags: Tags
+    hits: list[Hit]
+    decisions: dict[str, Decision]
+    relevance: float
+    campaign_marker: bool
+
+
+class Tagger:
+    """Applies one compiled ruleset; cheap to call, safe to share, swapped whole on reload."""
+
+    def __init__(self, compiled: CompiledRuleset) -> None:
+        self.compiled = compiled
+        rs = compiled.ruleset
+        self.ruleset = rs
+        self._langs = frozenset(rs.languages)
+        self._labels = list(rs.labels.values())
+        self._label_index = {label.id: i for i, label in enumerate(self._labels)}
+        self._rule_label = [self._label_index[r.label] for r in compiled.rules]
+        self._thresholds = [rs.threshold(label) for label in self._labels]
+        self._order = {}
+        for layer, scoring in rs.scoring.items():
+            for pos, name in enumerate(scoring.order):
+                self._order[name] = (pos, name)
+        self._campaign_tags = rs.campaign.hashtags
+        self._relevance = rs.campaign.relevance
+
+    # -- public API --------------------------------------------------------
+
+    def language_of(self, text: str, platform_lang: str | None) -> str:
+        return resolve_language(platform_lang, text, self._langs, self.compiled.default_lang)
+
+    def tag(self, text: str, lang: str | None = None, hashtags: Iterable[str] = ()) -> Tags:
+        """Tag one text; prefer :meth:`tag_batch` on a stream."""
+        return self.tag_batch([(text, lang, tuple(hashtags))])[0]
+
+    def tag_batch(self, items: Sequence[tuple[str, str | None, tuple[str, ...]]]) -> list[Tags]:
+        """Tag (text, platform language, platform hashtags) triples, batched per language."""
+        resolved = [self.language_of(text, lang) for text, lang, _ in items]
+        out: list[Tags | None] = [None] * len(items)
+        by_lang: dict[str, list[int]] = {}
+        for i, lang in enumerate(resolved):
+            by_lang.setdefault(lang, []).append(i)
+        for lang, indices in by_lang.items():
+            pipe = self._pipe(lang)
+            docs = pipe.nlp.pipe((items[i][0] for i in indices), batch_size=256)
+            for i, doc in zip(indices, docs, strict=True):
+                text, _, tags = items[i]
+                out[i] = self._evaluate(pipe, doc, text, lang, tags, explain=False).tags
+        return out  # type: ignore[return-value]
+
+    def explain(self, text: str, lang: str | None = None,
+                hashtags: Iterable[str] = ()) -> Explanation:
+        """What fires and why, including hits dropped by negation or quotes."""
+        resolved = self.language_of(text, lang)
+        pipe = self._pipe(resolved)
+        return self._evaluate(pipe, pipe.nlp(text), text, resolved, tuple(hashtags), explain=True)
+
+    # -- internals -----------------------------------------------------------
+
+    def _pipe(self, lang: str) -> LanguagePipeline:
+        pipelines = self.compiled.pipelines
+        return pipelines.get(lang) or pipelines[self.compiled.default_lang]
+
+    def _evaluate(self, pipe: LanguagePipeline, doc: Doc, text: str, lang: str,
+                  platform_tags: tuple[str, ...], explain: bool) -> Explanation:
+        rules = self.compiled.rules
+        fired: dict[int, Hit] = {}
+        dropped: list[Hit] = []
+        quotes: list[tuple[int, int]] | None = None
+        term_seen = False
+        other = lang == OTHER
+
+        def consider(index: int, start_tok: int, end_tok: int, start: int, end: int) -> None:
+            nonlocal quotes
+            rule = rules[index]
+            if other and rule.languages is not None:
+                return
+            why = ""
+            if rule.negation and start_tok > 0 and self._negated(pipe, doc, start_tok):
+                why = "negated"
+            elif rule.quoted == "drop":
+                if quotes is None:
+                    quotes = quoted_spans(text)
+                if any(qs <= start and end <= qe for qs, qe in quotes):
+                    why = "quoted"
+            hit = Hit(rule, start, end, text[start:end][:_EVIDENCE_CHARS], why)
+            if why:
+                if explain:
+                    dropped.append(hit)
+            else:
+                fired[index] = hit
+
+        for match_id, s, e in pipe.phrases(doc):
+            if match_id == pipe.term_key:
+                term_seen = True
+                continue
+            index = pipe.keys[match_id]
+            if index not in fired:
+                consider(index, s, e, doc[s].idx, doc[e - 1].idx + len(doc[e - 1]))
+        if pipe.tokens is not None:
+            for match_id, s, e in pipe.tokens(doc):
+                index = pipe.keys[match_id]
+                if index not in fired:
+                    consider(index, s, e, doc[s].idx, doc[e - 1].idx + len(doc[e - 1]))
+        if self.compiled.regex_set is not None:
+            self._regex_hits(doc, text, lang, fired, consider)
+        hashtags = set(platform_tags)
+        hashtags.update(extract_hashtags(text))
+        for tag in hashtags:
+            for index in self.compiled.hashtag_rules.get(tag, ()):
+                if index not in fired and rules[index].applies_to(lang):
+                    fired[index] = Hit(rules[index], 0, 0, "#" + tag)
+        marker = bool(hashtags & self._campaign_tags) or term_seen
+        return self._decide(text, lang, fired, dropped, term_seen, marker, hashtags)
+
+    def _negated(self, pipe: LanguagePipeline, doc: Doc, start_tok: int) -> bool:
+        negations = pipe.config.negations
+        if not negations:
+            return False
+        window = doc[max(0, start_tok - pipe.config.negation_window):start_tok]
+        return any(t.lower_ in negations for t in window)
+
+    def _regex_hits(self, doc: Doc, text: str, lang: str, fired: dict[int, Hit],
+                    consider: object) -> None:
+        starts: list[int] | None = None
+        for pos in self.compiled.regex_set.Match(text) or ():
+            index, regex = self.compiled.regexes[pos]
+            if index in fired or not self.compiled.rules[index].applies_to(lang):
+                continue
+            if starts is None:
+                starts = [t.idx for t in doc]
+            for m in regex.finditer(text):
+                start, end = m.start(), m.end()
+                tok = max(0, bisect_right(starts, start) - 1)
+                consider(index, tok, tok + 1, start, end)  # type: ignore[operator]
+                if index in fired:
+                    break
+
+    def _decide(self, text: str, lang: str, fired: dict[int, Hit], dropped: list[Hit],
+                term_seen: bool, marker: bool, hashtags: set[str]) -> Explanation:
+        rules = self.compiled.rules
+        decisions: dict[int, Decision] = {}
+
+        def decision(label_pos: int) -> Decision:
+            d = decisions.get(label_pos)
+            if d is None:
+                d = decisions[label_pos] = Decision(self._labels[label_pos],
+                                                    self._thresholds[label_pos])
+            return d
+
+        for index, hit in fired.items():
+            rule = hit.rule
+            if rule.kind == "relevance_below":
+                continue
+            d = decision(self._rule_label[index])
+            if rule.exclusion:
+                if not rule.shadow and d.excluded_by is None:
+                    d.excluded_by = rule.id
+                continue
+            d.shadow_score += rule.weight
+            if rule.shadow:
+                d.shadow_rules.append(rule.id)
+            else:
+                d.score += rule.weight
+                d.rules.append(rule.id)
+        given = {layer: self._top(layer, decisions.values()) for layer in _LAYER_FIELDS}
+        w = self._relevance
+        relevance = (
+            w["label"] * any(given.values())
+            + w["term"] * term_seen
+            + w["hashtag"] * bool(hashtags & self._campaign_tags)
+        )
+        for index in self.compiled.relevance_rules:
+            rule = rules[index]
+            if marker and relevance < float(rule.values[0]) and rule.applies_to(lang):
+                hit = Hit(rule, 0, 0, f"relevance {relevance:.2f} < {rule.values[0]}")
+                fired[index] = hit
+                d = decision(self._rule_label[index])
+                d.shadow_score += rule.weight
+                if rule.shadow:
+                    d.shadow_rules.append(rule.id)
+                else:
+                    d.score += rule.weight
+                    d.rules.append(rule.id)
+        flags = tuple(self._flag(d, fired) for d in decisions.values()
+                      if d.label.layer == "flag" and d.passes)
+        shadow = tuple(LabelScore(d.label.id, d.shadow_score, tuple(d.rules + d.shadow_rules))
+                       for d in decisions.values() if d.shadow_passes)
+        claims = given["claim"]
+        tags = Tags(
+            lang=lang,
+            themes=given["theme"],
+            claim=claims[0] if claims else None,
+            reasons=given["reason"],
+            flags=flags,
+            relevance=round(relevance, 4),
+            shadow=shadow,
+            rule_hits=tuple(rules[i].id for i in fired),
+        )
+        hits = list(fired.values()) + dropped
+        return Explanation(text, lang, tags, hits,
+                           {d.label.id: d for d in decisions.values()}, relevance, marker)
+
+    def _top(self, layer: str, decisions: Iterable[Decision]) -> tuple[LabelScore, ...]:
+        passing = [d for d in decisions if d.label.layer == layer and d.passes]
+        if not passing:
+            return ()
+        far = (len(self._order), "")
+        passing.sort(key=lambda d: (-d.score, self._order.get(d.label.id, (far[0], d.label.id))))
+        limit = self.ruleset.scoring[layer].max or len(passing)
+        return tuple(LabelScore(d.label.id, d.score, tuple(d.rules)) for d in passing[:limit])
+
+    def _flag(self, d: Decision, fired: dict[int, Hit]) -> Flag:
+        hits = [h for h in fired.values()
+                if h.rule.label == d.label.id and not h.rule.exclusion and not h.rule.shadow]
+        top = max(hits, key=lambda h: h.rule.weight)
+        severity = max((h.rule.severity or d.label.severity or "low" for h in hits),
+                       key=_SEVERITY_RANK.__getitem__)
+        return Flag(d.label.id, severity, top.rule.id, top.evidence)

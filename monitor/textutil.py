@@ -1,0 +1,48 @@
+"""Small, pure text helpers shared by the tagger and moderation."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+__all__ = ["domain_of", "extract_hashtags", "extract_links", "quoted_spans"]
+
+_HASHTAG = re.compile(r"(?<![\w#&])[#＃](\w[\w\u200d]*)", re.UNICODE)
+_LINK = re.compile(r"\bhttps?://[^\s<>\"'）)\]]+", re.IGNORECASE)
+_BARE_LINK = re.compile(
+    r"(?<![@\w.])(?:[a-z0-9-]+\.)+(?:com|org|net|io|app|ai|co|xyz|me|ly|gg|link|site|info|"
+    r"online|shop|de|fr|es|jp|cn|uk|eu)(?:/[^\s<>\"']*)?", re.IGNORECASE)
+_QUOTES = re.compile(
+    r"\"[^\"\n]{1,400}\"|“[^”\n]{1,400}”|«[^»\n]{1,400}»|「[^」\n]{1,400}」|『[^』\n]{1,400}』"
+    r"|„[^“”\n]{1,400}[“”]|(?<!\w)'[^'\n]{1,400}'(?!\w)|‘[^’\n]{1,400}’(?!\w)"
+)
+
+
+def extract_hashtags(text: str) -> tuple[str, ...]:
+    """Hashtags in the text, lower-case, without '#', in order, once each."""
+    if "#" not in text and "＃" not in text:
+        return ()
+    return tuple(dict.fromkeys(m.lower() for m in _HASHTAG.findall(text)))
+
+
+def extract_links(text: str) -> tuple[str, ...]:
+    """URLs in the text, with bare domains ("getgpt4o.app/x") given a scheme."""
+    found = _LINK.findall(text)
+    rest = _LINK.sub(" ", text) if found else text
+    if "." in rest:
+        found.extend("https://" + m.group(0) for m in _BARE_LINK.finditer(rest))
+    return tuple(dict.fromkeys(link.rstrip(".,;:!?") for link in found))
+
+
+def domain_of(url: str) -> str:
+    """The host of a URL, lower-case, without 'www.'; '' when there is none."""
+    try:
+        host = urlsplit(url if "://" in url else "https://" + url).hostname or ""
+    except ValueError:
+        return ""
+    return host.removeprefix("www.")
+
+
+def quoted_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans inside quotation marks: quoted speech, not the writer's own words."""
+    return [m.span() for m in _QUOTES.finditer(text)]
