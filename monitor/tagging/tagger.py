@@ -86,7 +86,7 @@ class Tagger:
         self._rule_label = [self._label_index[r.label] for r in compiled.rules]
         self._thresholds = [rs.threshold(label) for label in self._labels]
         self._order = {}
-        for layer, scoring in rs.scoring.items():
+        for scoring in rs.scoring.values():
             for pos, name in enumerate(scoring.order):
                 self._order[name] = (pos, name)
         self._campaign_tags = rs.campaign.hashtags
