@@ -19,7 +19,9 @@ __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
 #: Every command module, in the order ``monitor --help`` lists them.
 COMMANDS: tuple[str, ...] = (
+    "monitor.commands.run",
     "monitor.commands.rules",
+    "monitor.commands.archive",
 )
 
 

@@ -52,6 +52,7 @@ _FIELDS = (
 REJECT_REASONS: tuple[str, ...] = (
     "invalid_json",
     "invalid_utf8",
+    "invalid_csv",
     "not_object",
     "too_large",
     "text_too_long",

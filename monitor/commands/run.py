@@ -1,0 +1,132 @@
+"""``monitor run``: the embedded monitor, one process, no broker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+from pathlib import Path
+
+from monitor.cli import UsageError
+from monitor.config import ConfigError, Settings, load_settings
+from monitor.privacy import PseudonymKeyError
+from monitor.processor import Processor
+from monitor.runtime.local import LocalRuntime
+from monitor.runtime.progress import Progress
+from monitor.sinks.archive import ArchiveWriter
+from monitor.sinks.metrics import Metrics
+from monitor.sources import SourceError, open_source
+from monitor.tagging import RulesetError, Tagger, compile_ruleset, default_rules_path, load_ruleset
+
+__all__ = ["register"]
+
+log = logging.getLogger("monitor.run")
+
+#: flag dest -> Settings field, for flags that override the config file
+_OVERRIDES = {
+    "rules": "rules", "exit_when_done": "exit_when_done", "batch_size": "batch_size",
+    "queue_size": "queue_size", "metrics_addr": "metrics_addr", "archive_dir": "archive_dir",
+    "archive": "archive", "pseudonymize": "pseudonymize", "key_file": "key_file",
+    "keep_raw": "keep_raw", "progress": "progress",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run the monitor in this process (the embedded default)",
+                       description="Collect, tag, count and archive posts in one process.")
+    p.add_argument("--source", dest="sources", action="append", metavar="URI",
+                   help="a source URI, repeatable: replay:FILE[?speed=max|realtime|Nx]")
+    p.add_argument("--config", type=Path, help="a TOML file; flags override it")
+    p.add_argument("--rules", type=Path, help="ruleset folder (default: the shipped keep4o)")
+    p.add_argument("--metrics-addr", help="serve /metrics on HOST:PORT (default 127.0.0.1:9464)")
+    p.add_argument("--archive-dir", type=Path, help="daily archive folder (default ./archive)")
+    p.add_argument("--no-archive", dest="archive", action="store_false", default=None,
+                   help="do not archive")
+    p.add_argument("--no-pseudonymize", dest="pseudonymize", action="store_false", default=None,
+                   help="store authors' handles as they came (default: keyed pseudonyms)")
+    p.add_argument("--key-file", type=Path,
+                   help="pseudonym key file, created if missing (default state/pseudonym.key); "
+                        "MONITOR_PSEUDONYM_KEY in the environment takes precedence")
+    p.add_argument("--keep-raw", action="store_true", default=None,
+                   help="archive the platform's raw payload too (it carries account data)")
+    p.add_argument("--exit-when-done", action="store_true", default=None,
+                   help="exit once finite sources (replay) are exhausted and archived")
+    p.add_argument("--batch-size", type=int, help="posts per processor batch (default 256)")
+    p.add_argument("--queue-size", type=int, help="posts the queue holds (default 10000)")
+    p.add_argument("--progress", choices=("auto", "tty", "log", "off"),
+                   help="progress display (default: a live line on a terminal, logs otherwise)")
+    p.set_defaults(func=_run)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Defaults, then --config, then every flag that was given."""
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    for dest, name in _OVERRIDES.items():
+        if (value := getattr(args, dest, None)) is not None:
+            setattr(settings, name, value)
+    if args.sources:
+        settings.sources = list(args.sources)
+    if settings.batch_size < 1 or settings.queue_size < 1:
+        raise UsageError("--batch-size and --queue-size must be at least 1")
+    return settings
+
+
+def build_tagger(path: Path | None) -> Tagger:
+    try:
+        return Tagger(compile_ruleset(load_ruleset(path or default_rules_path())))
+    except RulesetError as exc:
+        raise UsageError(f"the ruleset has {len(exc.problems)} problem(s):\n{exc}\n"
+                         "run 'monitor rules check' after fixing them") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    if not settings.sources:
+        raise UsageError("no source given; pass --source replay:FILE (the bundled sample: "
+                         "'make run'), or sources in --config")
+    tagger = build_tagger(settings.rules)
+    try:
+        sources = [open_source(uri) for uri in settings.sources]
+    except (SourceError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    metrics = Metrics(tagger.ruleset)
+    try:
+        server = metrics.serve(settings.metrics_addr)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"metrics address {settings.metrics_addr} is in use; pass "
+                             "--metrics-addr 127.0.0.1:PORT with a free port") from None
+        raise UsageError(f"cannot serve metrics on {settings.metrics_addr}: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    host, port = server.server_address[:2]
+    log.info("serving metrics on http://%s:%s/metrics", host, port)
+    archive = None
+    if settings.archive:
+        try:
+            archive = ArchiveWriter(settings.archive_dir, pseudonymize=settings.pseudonymize,
+                                    key_file=settings.key_file, keep_raw=settings.keep_raw)
+        except (PseudonymKeyError, OSError, ValueError) as exc:
+            raise UsageError(f"cannot open the archive {settings.archive_dir}: {exc}") from None
+        log.info("archiving to %s", settings.archive_dir)
+    log.info("ruleset '%s' (%s), %d sources: %s", tagger.ruleset.name, tagger.ruleset.hash,
+             len(sources), ", ".join(settings.sources))
+    runtime = LocalRuntime(
+        sources,
+        Processor(tagger, dedup_window=settings.dedup_window),
+        metrics,
+        archive,
+        queue_size=settings.queue_size,
+        batch_size=settings.batch_size,
+        exit_when_done=settings.exit_when_done,
+        progress=Progress(settings.progress),
+    )
+    try:
+        asyncio.run(runtime.run())
+    finally:
+        server.shutdown()
+    return 0

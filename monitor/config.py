@@ -1,0 +1,111 @@
+"""Typed settings: defaults here, once; a TOML file over them; flags over that.
+
+Secrets never live in the file: tokens and keys come from the environment
+(see README, "Configuration"). Paths in a config file are relative to it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+_SECRET_WORDS = ("token", "secret", "password", "api_key", "bearer")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the fix."""
+
+
+@dataclass(slots=True)
+class Settings:
+    """Everything ``monitor run`` can be told; each field is also a flag."""
+
+    sources: list[str] = field(default_factory=list)
+    rules: Path | None = None
+    exit_when_done: bool = False
+    # processor
+    batch_size: int = 256
+    batch_wait: float = 0.05
+    queue_size: int = 10_000
+    dedup_window: int = 200_000
+    # metrics
+    metrics_addr: str = "127.0.0.1:9464"
+    # archive
+    archive_dir: Path = Path("archive")
+    archive: bool = True
+    pseudonymize: bool = True
+    key_file: Path = Path("state/pseudonym.key")
+    keep_raw: bool = False
+    # display
+    progress: str = "auto"
+
+
+#: TOML table -> {key in the table: Settings field}
+_TABLES: dict[str, dict[str, str]] = {
+    "": {"sources": "sources", "rules": "rules", "exit_when_done": "exit_when_done"},
+    "processor": {"batch_size": "batch_size", "batch_wait": "batch_wait",
+                  "queue_size": "queue_size", "dedup_window": "dedup_window"},
+    "metrics": {"addr": "metrics_addr"},
+    "archive": {"dir": "archive_dir", "enabled": "archive", "pseudonymize": "pseudonymize",
+                "key_file": "key_file", "keep_raw": "keep_raw"},
+    "display": {"progress": "progress"},
+}
+_PATHS = {"rules", "archive_dir", "key_file"}
+
+
+def _check_type(path: Path, where: str, name: str, value: Any, default: Any) -> Any:
+    expected = type(default) if default is not None else str
+    if name == "sources":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: {where} must be a list of source URIs, "
+                              'e.g. sources = ["replay:posts.jsonl"]')
+        return value
+    if name in _PATHS:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: {where} must be a path in quotes")
+        resolved = Path(value)
+        return resolved if resolved.is_absolute() else path.parent / resolved
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{path}: {where} must be {expected.__name__}, not {value!r}")
+    return value
+
+
+def load_settings(path: Path | None, base: Settings | None = None) -> Settings:
+    """Defaults, then the TOML file at ``path`` (if any)."""
+    settings = base or Settings()
+    if path is None:
+        return settings
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    defaults = {f.name: getattr(Settings(), f.name) for f in fields(Settings)}
+    for key, value in data.items():
+        table = key if isinstance(value, dict) else ""
+        items = value.items() if isinstance(value, dict) else [(key, value)]
+        if table not in _TABLES:
+            close = difflib.get_close_matches(key, [t for t in _TABLES if t], 1)
+            hint = f"; did you mean [{close[0]}]?" if close else ""
+            raise ConfigError(f"{path}: unknown key or table '{key}'{hint}")
+        for name, item in items:
+            where = f"[{table}] {name}" if table else name
+            if any(word in name.lower() for word in _SECRET_WORDS):
+                raise ConfigError(f"{path}: {where} looks like a secret; secrets are read from "
+                                  "the environment only (see README, Configuration)")
+            target = _TABLES[table].get(name)
+            if target is None:
+                close = difflib.get_close_matches(name, list(_TABLES[table]), 1)
+                hint = f"did you mean '{close[0]}'?" if close else \
+                    f"known: {', '.join(_TABLES[table])}"
+                raise ConfigError(f"{path}: unknown key {where}; {hint}")
+            setattr(settings, target, _check_type(path, where, target, item, defaults[target]))
+    return settings

@@ -1,0 +1,96 @@
+"""Post in, TaggedPost out: the one processor both runtimes call.
+
+Plain, synchronous and deterministic: no asyncio, no I/O, no metrics. It
+deduplicates by post id within a bounded window, tags in batches, and
+isolates a post that breaks tagging so the rest of its batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from monitor import __version__
+from monitor.model import Post, TaggedPost
+from monitor.tagging import Tagger
+
+__all__ = ["BatchResult", "Processor", "RecentIds"]
+
+log = logging.getLogger(__name__)
+
+
+class RecentIds:
+    """Remembers at least the last ``capacity // 2`` ids, never more than ``capacity``.
+
+    Two generations of sets: when the young one fills, the old one is
+    dropped. Memory is bounded and lookups stay O(1), at the price of
+    forgetting ids older than the window (the archive dedups per day).
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self._half = max(1, capacity // 2)
+        self._young: set[str] = set()
+        self._old: set[str] = set()
+
+    def seen(self, key: str) -> bool:
+        """True if ``key`` was seen in the window; records it otherwise."""
+        if key in self._young or key in self._old:
+            return True
+        if len(self._young) >= self._half:
+            self._old, self._young = self._young, set()
+        self._young.add(key)
+        return False
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch became: tagged posts, duplicates skipped, posts that failed."""
+
+    tagged: list[TaggedPost] = field(default_factory=list)
+    duplicates: list[Post] = field(default_factory=list)
+    failed: list[tuple[Post, str]] = field(default_factory=list)
+
+
+class Processor:
+    """Tagger plus dedup; swap the tagger whole to reload rules."""
+
+    def __init__(self, tagger: Tagger, *, version: str = __version__,
+                 dedup_window: int = 200_000) -> None:
+        self.tagger = tagger
+        self.version = version
+        self._recent = RecentIds(dedup_window)
+
+    def process(self, posts: Sequence[Post]) -> BatchResult:
+        """Tag a batch. Never raises for one bad post: it lands in ``failed``."""
+        result = BatchResult()
+        fresh: list[Post] = []
+        for post in posts:
+            if self._recent.seen(post.id):
+                result.duplicates.append(post)
+            else:
+                fresh.append(post)
+        if not fresh:
+            return result
+        tagger = self.tagger  # one ruleset for the whole batch, even if swapped meanwhile
+        items = [(p.text, p.lang, p.hashtags) for p in fresh]
+        try:
+            all_tags = tagger.tag_batch(items)
+        except Exception:  # isolate the post that broke the batch
+            log.exception("tagging a batch of %d failed; retrying one by one", len(fresh))
+            all_tags = []
+            for post, item in zip(fresh, items, strict=True):
+                try:
+                    all_tags.append(tagger.tag_batch([item])[0])
+                except Exception as exc:
+                    log.warning("post %s could not be tagged: %s", post.id, exc)
+                    result.failed.append((post, "tagging_error"))
+                    all_tags.append(None)
+        name, digest = tagger.ruleset.name, tagger.ruleset.hash
+        for post, tags in zip(fresh, all_tags, strict=True):
+            if tags is not None:
+                result.tagged.append(TaggedPost(post, tags, name, digest, self.version))
+        return result

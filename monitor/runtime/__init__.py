@@ -1,0 +1,1 @@
+"""Runtimes that drive the processor: local (asyncio, one process) and Faust (Kafka)."""

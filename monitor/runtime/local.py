@@ -1,0 +1,225 @@
+"""The embedded runtime: sources -> bounded queue -> processor -> sinks, in one process.
+
+Backpressure end to end: a source waits when the post queue is full, the
+processor waits when the archive's batch queue is full, so memory stays
+flat however fast a source is. The archive works on its own thread (zstd
+and fsync release the GIL) while the next batch is tagged. SIGINT and
+SIGTERM stop the sources, drain both queues, close the archive (manifests
+written) and return 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from monitor.model import Post
+from monitor.processor import Processor
+from monitor.runtime.progress import Progress
+from monitor.sinks.archive import ArchiveWriter
+from monitor.sinks.metrics import Metrics
+from monitor.sources.base import Rejected, Source, platform_label
+
+__all__ = ["LocalRuntime", "RunStats"]
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+#: Processed batches that may wait for the archive thread.
+_ARCHIVE_QUEUE_BATCHES = 8
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Running totals shown by the progress line and returned at the end."""
+
+    received: int = 0
+    rejected: int = 0
+    processed: int = 0
+    duplicates: int = 0
+    flagged: int = 0
+    failed: int = 0
+    archived: int = 0
+
+
+class LocalRuntime:
+    """Wires sources, the processor and sinks together for one ``monitor run``."""
+
+    def __init__(
+        self,
+        sources: list[Source],
+        processor: Processor,
+        metrics: Metrics,
+        archive: ArchiveWriter | None,
+        *,
+        queue_size: int = 10_000,
+        batch_size: int = 256,
+        exit_when_done: bool = False,
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sources = sources
+        self.processor = processor
+        self.metrics = metrics
+        self.archive = archive
+        self.batch_size = batch_size
+        self.exit_when_done = exit_when_done
+        self.progress = progress
+        self.clock = clock
+        self.stats = RunStats()
+        self._queue: asyncio.Queue[tuple[float, Post] | object] = asyncio.Queue(queue_size)
+        self._archive_queue: asyncio.Queue[list | object] = asyncio.Queue(_ARCHIVE_QUEUE_BATCHES)
+        self._stop = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive")
+        if archive is not None:
+            archive.on_durable = self._on_durable
+
+    def _on_durable(self, source: str, count: int) -> None:
+        """Called on the archive thread after an fsync made ``count`` posts durable."""
+        self.stats.archived += count
+        self.metrics.record_archived({source: count})
+
+    def stop(self) -> None:
+        """Begin a clean shutdown: stop reading, drain, close (safe from a signal handler)."""
+        if not self._stop.is_set():
+            log.info("stopping: draining %d queued posts", self._queue.qsize())
+        self._stop.set()
+
+    async def run(self) -> RunStats:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.stop)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                pass
+        readers = [asyncio.create_task(self._read(s), name=f"source:{s.name}")
+                   for s in self.sources]
+        processor = asyncio.create_task(self._process(), name="processor")
+        archiver = asyncio.create_task(self._archive(), name="archive")
+        ticker = asyncio.create_task(self._tick(), name="progress")
+        try:
+            await self._wait_for_end(readers)
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+            await self._queue.put(_DONE)
+            await processor
+            await archiver
+        finally:
+            ticker.cancel()
+            for task in (*readers, processor, archiver):
+                task.cancel()
+            await asyncio.gather(ticker, processor, archiver, return_exceptions=True)
+            if self.archive is not None:
+                await loop.run_in_executor(self._executor, self.archive.close)
+            self._executor.shutdown(wait=True)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError):
+                    pass
+            if self.progress is not None:
+                self.progress.finish(self.stats, self._queue.qsize())
+        return self.stats
+
+    async def _wait_for_end(self, readers: list[asyncio.Task[None]]) -> None:
+        """Until a signal, or (with exit_when_done) until every finite source is exhausted."""
+        stop = asyncio.create_task(self._stop.wait())
+        finite = [t for t, s in zip(readers, self.sources, strict=True) if s.finite]
+        live = len(finite) < len(readers)
+        pending: set[asyncio.Task[object]] = {stop, *finite}
+        while not self._stop.is_set():
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if self.exit_when_done and not live and not (pending - {stop}):
+                break
+        stop.cancel()
+
+    async def _read(self, source: Source) -> None:
+        label = platform_label(source.name)
+        metrics, stats, queue, clock = self.metrics, self.stats, self._queue, time.monotonic
+        metrics.source_up.labels(label).set(1)
+        try:
+            async for item in source.stream():
+                if isinstance(item, Rejected):
+                    stats.received += 1
+                    stats.rejected += 1
+                    metrics.record_rejected(item.source, item.reason)
+                    log.debug("rejected %s: %s %s", item.where, item.reason, item.detail)
+                    continue
+                stats.received += 1
+                metrics.record_received(item.source)
+                await queue.put((clock(), item))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("source %s failed", source.name)
+        finally:
+            metrics.source_up.labels(label).set(0)
+
+    async def _process(self) -> None:
+        queue, stats, metrics = self._queue, self.stats, self.metrics
+        while True:
+            first = await queue.get()
+            if first is _DONE:
+                break
+            batch = [first]
+            ended = False
+            while len(batch) < self.batch_size and not queue.empty():
+                item = queue.get_nowait()
+                if item is _DONE:
+                    ended = True
+                    break
+                batch.append(item)
+            enqueued = [t for t, _ in batch]  # type: ignore[misc]
+            result = self.processor.process([p for _, p in batch])  # type: ignore[misc]
+            stats.processed += len(result.tagged)
+            stats.duplicates += len(result.duplicates)
+            stats.failed += len(result.failed)
+            stats.flagged += sum(1 for t in result.tagged if t.all_flags)
+            metrics.record_tagged(result.tagged, enqueued, self.clock())
+            if result.duplicates:
+                metrics.record_duplicates(p.source for p in result.duplicates)
+            if result.failed:
+                metrics.record_failed(p.source for p, _ in result.failed)
+            metrics.queue_depth.set(queue.qsize())
+            if result.tagged and self.archive is not None:
+                await self._archive_queue.put(result.tagged)
+            await asyncio.sleep(0)  # let sources and the archive run between batches
+            if ended:
+                break
+        await self._archive_queue.put(_DONE)
+
+    async def _archive(self) -> None:
+        """Hand batches to the archive thread; flush at least every second; roll at midnight."""
+        loop = asyncio.get_running_loop()
+        archive, queue = self.archive, self._archive_queue
+        day = datetime.now(UTC).date()
+        while True:
+            try:
+                batch = await asyncio.wait_for(queue.get(), timeout=0.5)
+            except TimeoutError:
+                batch = None
+            if batch is _DONE:
+                break
+            if archive is None:
+                continue
+            if batch:
+                await loop.run_in_executor(self._executor, archive.write_batch, batch)
+            await loop.run_in_executor(self._executor, archive.maybe_flush)
+            today = datetime.now(UTC).date()
+            if today != day:
+                day = today
+                await loop.run_in_executor(self._executor, archive.rollover)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.metrics.queue_depth.set(self._queue.qsize())
+            if self.progress is not None:
+                self.progress.update(self.stats, self._queue.qsize())

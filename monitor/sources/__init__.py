@@ -1,0 +1,37 @@
+"""Sources: one module per platform behind :class:`monitor.sources.base.Source`.
+
+A source is named by a URI (``replay:posts.jsonl?speed=max``); the scheme
+picks the module from :data:`SOURCE_TYPES`, the one list of built-ins.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from monitor.sources.base import Rejected, Source
+
+__all__ = ["SOURCE_TYPES", "Rejected", "Source", "SourceError", "open_source"]
+
+#: URI scheme -> "module:factory"; a factory takes the URI and returns a Source.
+SOURCE_TYPES: dict[str, str] = {
+    "replay": "monitor.sources.replay:ReplaySource.from_uri",
+}
+
+
+class SourceError(ValueError):
+    """A source URI that cannot be used, with what to write instead."""
+
+
+def open_source(uri: str) -> Source:
+    """Build the source a URI names, or raise SourceError saying what is wrong."""
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    target = SOURCE_TYPES.get(scheme)
+    if target is None:
+        known = ", ".join(f"{s}:" for s in SOURCE_TYPES)
+        raise SourceError(f"unknown source {uri!r}; use one of {known} (e.g. replay:posts.jsonl)")
+    module, _, attr = target.partition(":")
+    factory: Callable[[str], Source] = importlib.import_module(module)  # type: ignore[assignment]
+    for part in attr.split("."):
+        factory = getattr(factory, part)
+    return factory(uri)
