@@ -11,6 +11,7 @@ written) and return 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -94,10 +95,8 @@ class LocalRuntime:
     async def run(self) -> RunStats:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
                 loop.add_signal_handler(sig, self.stop)
-            except (NotImplementedError, RuntimeError):  # not the main thread
-                pass
         readers = [asyncio.create_task(self._read(s), name=f"source:{s.name}")
                    for s in self.sources]
         processor = asyncio.create_task(self._process(), name="processor")
@@ -120,10 +119,8 @@ class LocalRuntime:
                 await loop.run_in_executor(self._executor, self.archive.close)
             self._executor.shutdown(wait=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
-                except (NotImplementedError, RuntimeError):
-                    pass
             if self.progress is not None:
                 self.progress.finish(self.stats, self._queue.qsize())
         return self.stats
@@ -135,7 +132,7 @@ class LocalRuntime:
         live = len(finite) < len(readers)
         pending: set[asyncio.Task[object]] = {stop, *finite}
         while not self._stop.is_set():
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            _done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             if self.exit_when_done and not live and not (pending - {stop}):
                 break
         stop.cancel()
