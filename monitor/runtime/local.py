@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from monitor.model import Post
 from monitor.processor import Processor
 from monitor.runtime.progress import Progress
 from monitor.sinks.archive import ArchiveWriter
+from monitor.sinks.base import Sink
 from monitor.sinks.metrics import Metrics
 from monitor.sources.base import Rejected, Source, platform_label
 
@@ -59,6 +60,7 @@ class LocalRuntime:
         metrics: Metrics,
         archive: ArchiveWriter | None,
         *,
+        sinks: Sequence[Sink] = (),
         queue_size: int = 10_000,
         batch_size: int = 256,
         exit_when_done: bool = False,
@@ -69,6 +71,7 @@ class LocalRuntime:
         self.processor = processor
         self.metrics = metrics
         self.archive = archive
+        self.sinks = list(sinks)
         self.batch_size = batch_size
         self.exit_when_done = exit_when_done
         self.progress = progress
@@ -76,6 +79,8 @@ class LocalRuntime:
         self.stats = RunStats()
         self._queue: asyncio.Queue[tuple[float, Post] | object] = asyncio.Queue(queue_size)
         self._archive_queue: asyncio.Queue[list | object] = asyncio.Queue(_ARCHIVE_QUEUE_BATCHES)
+        self._sink_queues: list[asyncio.Queue[list | object]] = [
+            asyncio.Queue(_ARCHIVE_QUEUE_BATCHES) for _ in self.sinks]
         self._stop = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive")
         if archive is not None:
@@ -101,6 +106,10 @@ class LocalRuntime:
                    for s in self.sources]
         processor = asyncio.create_task(self._process(), name="processor")
         archiver = asyncio.create_task(self._archive(), name="archive")
+        for sink in self.sinks:
+            await sink.start()
+        outputs = [asyncio.create_task(self._feed(sink, queue), name=f"sink:{sink.name}")
+                   for sink, queue in zip(self.sinks, self._sink_queues, strict=True)]
         ticker = asyncio.create_task(self._tick(), name="progress")
         try:
             await self._wait_for_end(readers)
@@ -110,11 +119,17 @@ class LocalRuntime:
             await self._queue.put(_DONE)
             await processor
             await archiver
+            await asyncio.gather(*outputs)
         finally:
             ticker.cancel()
-            for task in (*readers, processor, archiver):
+            for task in (*readers, processor, archiver, *outputs):
                 task.cancel()
-            await asyncio.gather(ticker, processor, archiver, return_exceptions=True)
+            await asyncio.gather(ticker, processor, archiver, *outputs, return_exceptions=True)
+            for sink in self.sinks:
+                try:
+                    await sink.close()
+                except Exception:
+                    log.exception("closing sink %s failed", sink.name)
             if self.archive is not None:
                 await loop.run_in_executor(self._executor, self.archive.close)
             self._executor.shutdown(wait=True)
@@ -185,12 +200,28 @@ class LocalRuntime:
             if result.failed:
                 metrics.record_failed(p.source for p, _ in result.failed)
             metrics.queue_depth.set(queue.qsize())
-            if result.tagged and self.archive is not None:
-                await self._archive_queue.put(result.tagged)
+            if result.tagged:
+                if self.archive is not None:
+                    await self._archive_queue.put(result.tagged)
+                for queue in self._sink_queues:
+                    await queue.put(result.tagged)
             await asyncio.sleep(0)  # let sources and the archive run between batches
             if ended:
                 break
         await self._archive_queue.put(_DONE)
+        for queue in self._sink_queues:
+            await queue.put(_DONE)
+
+    async def _feed(self, sink: Sink, queue: asyncio.Queue[list | object]) -> None:
+        """One sink's loop: a failing write is logged and counted, never fatal."""
+        while (batch := await queue.get()) is not _DONE:
+            try:
+                await sink.write(batch)  # type: ignore[arg-type]
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.metrics.sink_errors.labels(sink.name).inc()
+                log.exception("sink %s failed on a batch of %d", sink.name, len(batch))  # type: ignore[arg-type]
 
     async def _archive(self) -> None:
         """Hand batches to the archive thread; flush at least every second; roll at midnight."""

@@ -79,6 +79,8 @@ class Metrics:
                                 ["source"], registry=r)
         self.queue_depth = Gauge("social_queue_depth", "Posts waiting for the processor.",
                                  registry=r)
+        self.sink_errors = Counter("social_sink_errors", "Batches an output sink failed to take.",
+                                   ["sink"], registry=r)
         self.source_up = Gauge("social_source_up", "1 while a source is connected and reading.",
                                ["source"], registry=r)
         self.processing = Histogram("social_processing_seconds",

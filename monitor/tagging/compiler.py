@@ -16,6 +16,7 @@ import re2
 import spacy
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc
 
 from monitor.tagging.lemmas import LemmaForms, has_lemma_table
 from monitor.tagging.ruleset import LanguageConfig, Problem, Rule, Ruleset, RulesetError
@@ -28,6 +29,10 @@ TERM_KEY = "__campaign_term__"
 MAX_LEMMA_VARIANTS = 256
 #: Memory budget of one compiled regex (RE2 refuses larger programs).
 REGEX_MAX_MEM = 8 << 20
+#: Memory budget of the set of all regexes: its DFA scans each post once.
+REGEX_SET_MAX_MEM = 64 << 20
+#: Most phrases one token pattern may be enumerated into (else the Matcher runs it).
+MAX_TOKEN_VARIANTS = 20_000
 
 _TOKEN_ATTRS = frozenset({
     "ORTH", "TEXT", "LOWER", "NORM", "LENGTH", "SHAPE", "PREFIX", "SUFFIX", "LEMMA", "OP",
@@ -74,12 +79,48 @@ def _blank(conf: LanguageConfig) -> Language:
     return spacy.blank(conf.code)
 
 
-def _regex_options() -> Any:
+def _regex_options(max_mem: int = REGEX_MAX_MEM) -> Any:
     options = re2.Options()
     options.case_sensitive = False
     options.log_errors = False
-    options.max_mem = REGEX_MAX_MEM
+    options.max_mem = max_mem
     return options
+
+
+def enumerate_pattern(pattern: list[dict[str, Any]]) -> list[list[str]] | None:
+    """The token sequences a simple pattern matches, or None if it is not simple.
+
+    Simple: every token is ``LOWER`` = a lower-case word or ``{IN: [...]}``,
+    optionally with ``OP: "?"``. Such a pattern matches exactly the phrases
+    enumerated here, so the PhraseMatcher (a trie) can run it instead of the
+    Matcher, whose set predicates cost Python calls on every token.
+    """
+    choices: list[list[str | None]] = []
+    total = 1
+    for spec in pattern:
+        if not set(spec) <= {"LOWER", "OP"} or "LOWER" not in spec:
+            return None
+        op = spec.get("OP")
+        if op not in (None, "?"):
+            return None
+        value = spec["LOWER"]
+        if isinstance(value, str):
+            words = [value]
+        elif isinstance(value, dict) and set(value) == {"IN"} and isinstance(value["IN"], list):
+            words = list(value["IN"])
+        else:
+            return None
+        if not all(isinstance(w, str) and w and w == w.lower() and " " not in w for w in words):
+            return None
+        options: list[str | None] = list(dict.fromkeys(words))
+        if op == "?":
+            options.append(None)
+        choices.append(options)
+        total *= len(options)
+        if total > MAX_TOKEN_VARIANTS:
+            return None
+    variants = [[w for w in combo if w is not None] for combo in itertools.product(*choices)]
+    return [v for v in variants if v]
 
 
 class _Compiler:
@@ -188,8 +229,14 @@ class _Compiler:
             if rule.kind == "tokens":
                 patterns = [self.token_pattern(rule, p, pipe, line)
                             for p, line in zip(rule.values, lines, strict=False)]
-                if all(p is not None for p in patterns):
-                    token_patterns[key] = patterns  # type: ignore[assignment]
+                for pattern in patterns:
+                    if pattern is None:
+                        continue
+                    variants = enumerate_pattern(pattern)
+                    if variants is None:
+                        token_patterns.setdefault(key, []).append(pattern)
+                    else:
+                        pipe.phrases.add(rule.id, [Doc(nlp.vocab, words=v) for v in variants])
                 continue
             texts: list[str] = []
             for phrase, line in zip(rule.values, lines, strict=False):
@@ -215,7 +262,7 @@ class _Compiler:
     def regexes(self) -> tuple[Any | None, list[tuple[int, Any]]]:
         options = _regex_options()
         compiled: list[tuple[int, Any]] = []
-        regex_set = re2.Set.SearchSet(options)
+        regex_set = re2.Set.SearchSet(_regex_options(REGEX_SET_MAX_MEM))
         for index, rule in enumerate(self.rules):
             if rule.kind != "regex":
                 continue

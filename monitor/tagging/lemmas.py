@@ -48,10 +48,12 @@ class LemmaForms:
     def __init__(self, lang: str, lemmas: Iterable[str]) -> None:
         wanted = {lemma.lower() for lemma in lemmas}
         self.forms: dict[str, set[str]] = {lemma: {lemma} for lemma in wanted}
-        for form, lemma in _table(lang).items():
-            lemma = lemma.lower()
-            if lemma in wanted:
-                self.forms[lemma].add(form.lower())
+        for form, value in _table(lang).items():
+            # most tables map a form to one lemma; French maps it to a list of them
+            for lemma in (value,) if isinstance(value, str) else value:
+                lemma = lemma.lower()
+                if lemma in wanted:
+                    self.forms[lemma].add(form.lower())
 
     def of(self, lemma: str) -> list[str]:
         """Every lower-case form that lemmatizes to ``lemma``, sorted for stable builds."""

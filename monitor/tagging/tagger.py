@@ -7,10 +7,11 @@ state, so its memory does not grow with the stream, and batches go through
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from spacy.attrs import IDX
 from spacy.tokens import Doc
 
 from monitor.model import SEVERITIES, Flag, LabelScore, Tags
@@ -190,16 +191,16 @@ class Tagger:
 
     def _regex_hits(self, doc: Doc, text: str, lang: str, fired: dict[int, Hit],
                     consider: object) -> None:
-        starts: list[int] | None = None
+        starts: Any = None
         for pos in self.compiled.regex_set.Match(text) or ():
             index, regex = self.compiled.regexes[pos]
             if index in fired or not self.compiled.rules[index].applies_to(lang):
                 continue
             if starts is None:
-                starts = [t.idx for t in doc]
+                starts = doc.to_array(IDX)
             for m in regex.finditer(text):
                 start, end = m.start(), m.end()
-                tok = max(0, bisect_right(starts, start) - 1)
+                tok = max(0, int(starts.searchsorted(start, side="right")) - 1)
                 consider(index, tok, tok + 1, start, end)  # type: ignore[operator]
                 if index in fired:
                     break
