@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from monitor import __version__
 from monitor.model import Post, TaggedPost
+from monitor.moderation.moderator import Moderator
 from monitor.tagging import Tagger
 
 __all__ = ["BatchResult", "Processor", "RecentIds"]
@@ -56,11 +57,12 @@ class BatchResult:
 
 
 class Processor:
-    """Tagger plus dedup; swap the tagger whole to reload rules."""
+    """Dedup, tagging and moderation; swap the tagger whole to reload rules."""
 
-    def __init__(self, tagger: Tagger, *, version: str = __version__,
-                 dedup_window: int = 200_000) -> None:
+    def __init__(self, tagger: Tagger, *, moderator: Moderator | None = None,
+                 version: str = __version__, dedup_window: int = 200_000) -> None:
         self.tagger = tagger
+        self.moderator = moderator
         self.version = version
         self._recent = RecentIds(dedup_window)
 
@@ -90,7 +92,11 @@ class Processor:
                     result.failed.append((post, "tagging_error"))
                     all_tags.append(None)
         name, digest = tagger.ruleset.name, tagger.ruleset.hash
-        for post, tags in zip(fresh, all_tags, strict=True):
-            if tags is not None:
-                result.tagged.append(TaggedPost(post, tags, name, digest, self.version))
+        tagged = [TaggedPost(post, tags, name, digest, self.version)
+                  for post, tags in zip(fresh, all_tags, strict=True) if tags is not None]
+        if self.moderator is not None and tagged:
+            flags = self.moderator.moderate([t.post for t in tagged], [t.tags for t in tagged])
+            for item, extra in zip(tagged, flags, strict=True):
+                item.flags = extra
+        result.tagged = tagged
         return result

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from monitor.cli import UsageError
 from monitor.config import ConfigError, Settings, load_settings
+from monitor.moderation.moderator import Moderator
 from monitor.privacy import PseudonymKeyError
 from monitor.processor import Processor
 from monitor.runtime.local import LocalRuntime
@@ -117,7 +118,9 @@ def _run(args: argparse.Namespace) -> int:
              len(sources), ", ".join(settings.sources))
     runtime = LocalRuntime(
         sources,
-        Processor(tagger, dedup_window=settings.dedup_window),
+        Processor(tagger, dedup_window=settings.dedup_window,
+                  moderator=Moderator(tagger.ruleset.moderation,
+                                      tagger.ruleset.campaign.trusted_domains)),
         metrics,
         archive,
         queue_size=settings.queue_size,

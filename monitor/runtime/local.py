@@ -249,5 +249,8 @@ class LocalRuntime:
         while True:
             await asyncio.sleep(1.0)
             self.metrics.queue_depth.set(self._queue.qsize())
+            if (moderator := self.processor.moderator) is not None:
+                for structure, size in moderator.memory_bytes().items():
+                    self.metrics.moderation_memory.labels(structure).set(size)
             if self.progress is not None:
                 self.progress.update(self.stats, self._queue.qsize())

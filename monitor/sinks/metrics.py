@@ -89,6 +89,13 @@ class Metrics:
         self.ingest_lag = Histogram("social_ingest_lag_seconds",
                                     "Processing time minus the post's created_at.",
                                     buckets=_LAG_BUCKETS, registry=r)
+        self.cluster_size = Histogram("social_duplicate_cluster_size",
+                                      "Near-duplicate cluster size of each post flagged as a flood.",
+                                      buckets=(5, 10, 20, 50, 100, 200, 500, 1000, 5000),
+                                      registry=r)
+        self.moderation_memory = Gauge("social_moderation_memory_bytes",
+                                       "Estimated memory of the moderation detectors' state.",
+                                       ["structure"], registry=r)
         self.build = Gauge("social_build_info", "Version and ruleset of this monitor (always 1).",
                            ["version", "ruleset", "ruleset_hash"], registry=r)
         self.set_ruleset(ruleset)
@@ -171,6 +178,8 @@ class Metrics:
                 reasons[(source, s.label)] += 1
             for flag in tagged.all_flags:
                 flags[(source, flag.kind, flag.severity)] += 1
+                if flag.rule == "moderation.near_duplicate" and flag.detail:
+                    self.cluster_size.observe(flag.detail.get("cluster_size", 0))
             rules.update(tags.rule_hits)
             for s in tags.shadow:
                 shadow[(s.label,)] += 1

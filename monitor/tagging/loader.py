@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.model import FLAG_KINDS, LAYERS, SEVERITIES
+from monitor.moderation.config import SECTIONS
 from monitor.tagging.ruleset import (
     MATCHER_KINDS,
     Example,
@@ -32,7 +33,7 @@ from monitor.tagging.yamlload import LineDict, LineList, YamlProblem, load_yaml
 
 __all__ = ["load_ruleset", "ruleset_files"]
 
-_TOP_KEYS = ("ruleset", "campaign", "languages", "scoring", "labels")
+_TOP_KEYS = ("ruleset", "campaign", "languages", "scoring", "moderation", "labels")
 _LABEL_KEYS = (
     "label", "layer", "description", "mode", "threshold", "severity", "rules", "exclude",
     "examples",
@@ -197,6 +198,36 @@ class _Reader:
                                                              f"scoring.{layer}.order")):
                 scoring.order = tuple(order)
                 self.order_lines[layer] = (self.file, order)
+
+    def read_moderation(self, node: LineDict, rs: Ruleset) -> None:
+        config = rs.moderation
+        top = SECTIONS[""]
+        self.unknown_keys(node, (*top, *(k for k in SECTIONS if k)), "moderation")
+        for key, value in node.items():
+            if key in SECTIONS and key:
+                sub = self.expect_map(value, node.line_of(key), f"moderation.{key}")
+                if sub is None:
+                    continue
+                self.unknown_keys(sub, tuple(SECTIONS[key]), f"moderation.{key}")
+                items = [(f"moderation.{key}.{k}", SECTIONS[key].get(k), v, sub.line_of(k))
+                         for k, v in sub.items()]
+            else:
+                items = [(f"moderation.{key}", top.get(key), value, node.line_of(key))]
+            for what, name, raw, line in items:
+                if name is None:
+                    continue
+                default = getattr(config, name)
+                if isinstance(default, bool):
+                    if not isinstance(raw, bool):
+                        self.fail(line, f"{what} is true or false")
+                    else:
+                        setattr(config, name, raw)
+                    continue
+                high = 1.0 if name.endswith("jaccard") else 10_000_000
+                number = self.number(raw, line, what, 0.01 if isinstance(default, float) else 1,
+                                     high)
+                if number is not None:
+                    setattr(config, name, int(number) if isinstance(default, int) else number)
 
     def read_label(self, node: Any, line: int, rs: Ruleset) -> None:
         node = self.expect_map(node, line, "each item of 'labels'")
@@ -431,7 +462,7 @@ def load_ruleset(path: str | Path) -> Ruleset:
             reader.fail(1, f"a rules file is a mapping with keys {', '.join(_TOP_KEYS)}")
             continue
         reader.unknown_keys(doc, _TOP_KEYS, "a rules file")
-        for section in ("ruleset", "campaign", "languages", "scoring"):
+        for section in ("ruleset", "campaign", "languages", "scoring", "moderation"):
             if section not in doc or not reader.once(section, doc.line_of(section)):
                 continue
             node = reader.expect_map(doc[section], doc.line_of(section), section)
@@ -449,6 +480,8 @@ def load_ruleset(path: str | Path) -> Ruleset:
                 reader.read_campaign(node, rs)
             elif section == "languages":
                 reader.read_languages(node, rs)
+            elif section == "moderation":
+                reader.read_moderation(node, rs)
             else:
                 reader.read_scoring(node, rs)
         if "labels" in doc:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monitor.moderation.config import ModerationConfig
+
 __all__ = [
     "MATCHER_KINDS",
     "Campaign",
@@ -151,6 +153,7 @@ class Ruleset:
     languages: dict[str, LanguageConfig] = field(default_factory=dict)
     scoring: dict[str, LayerScoring] = field(default_factory=dict)
     labels: dict[str, Label] = field(default_factory=dict)
+    moderation: ModerationConfig = field(default_factory=ModerationConfig)
 
     def all_rules(self) -> list[Rule]:
         """Every rule, exclusions included, in file order."""

@@ -1,0 +1,204 @@
+"""Near-duplicate floods: the same promotion posted again and again, slightly varied.
+
+Text is normalized first (links, mentions, digits, emoji and case removed:
+what spammers vary), then its set of words is summarized by a MinHash
+signature. Banded LSH finds candidate clusters in a few dict lookups and a
+Jaccard estimate confirms them. MinHash is used rather than SimHash because
+posts are short: one inserted word moves a SimHash by many bits but a word
+set only a little.
+
+Memory is bounded twice: one-off texts wait in a "singletons" queue (the
+oldest evicted first), clusters with at least two posts in a protected LRU
+of their own, so a stream of unique posts cannot push a live flood out.
+Everything also expires with the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["NearDuplicateIndex", "minhash", "minhash_batch", "normalize_for_dedup"]
+
+_LINK = re.compile(r"https?://\S+|www\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|app|ai|co|xyz|"
+                   r"me|ly|gg|link|site|shop|online|info)(?:/\S*)?", re.IGNORECASE)
+_MENTION = re.compile(r"@[\w.]+")
+_NOT_WORD = re.compile(r"[^\w#]+|\d+|_+")
+
+_HASHES = 24
+_ROWS = 4
+_BANDS = _HASHES // _ROWS
+_MERSENNE = np.uint64((1 << 61) - 1)
+_rng = np.random.default_rng(20250813)  # fixed: signatures must agree across processes
+_A = _rng.integers(1, (1 << 31) - 1, size=_HASHES, dtype=np.uint64)
+_B = _rng.integers(0, (1 << 31) - 1, size=_HASHES, dtype=np.uint64)
+
+
+def normalize_for_dedup(text: str) -> str:
+    """What stays the same when a spammer varies links, mentions, numbers, emoji and case."""
+    text = _MENTION.sub(" ", _LINK.sub(" ", text))
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+
+
+def _word_hash(word: str) -> bytes:
+    return hashlib.blake2b(word.encode(), digest_size=4).digest()
+
+
+def minhash(words: set[str]) -> np.ndarray:
+    """A MinHash signature of a word set (``_HASHES`` values), vectorized with NumPy."""
+    return minhash_batch([words])[0]
+
+
+def minhash_batch(word_sets: list[set[str]]) -> np.ndarray:
+    """Signatures of many word sets in one vectorized pass: (len(word_sets), _HASHES).
+
+    Per-post NumPy calls cost more than the arithmetic on tweet-sized sets,
+    so the processor hashes a whole batch at once. Empty sets get all-max rows.
+    """
+    counts = [len(ws) for ws in word_sets]
+    out = np.full((len(word_sets), _HASHES), np.iinfo(np.uint64).max, dtype=np.uint64)
+    total = sum(counts)
+    if not total:
+        return out
+    digests = b"".join(_word_hash(w) for ws in word_sets for w in ws)
+    x = np.frombuffer(digests, dtype=np.uint32).astype(np.uint64)
+    values = (x[:, None] * _A[None, :] + _B[None, :]) % _MERSENNE
+    nonempty = [i for i, c in enumerate(counts) if c]
+    starts = np.cumsum([0] + [counts[i] for i in nonempty[:-1]])
+    out[nonempty] = np.minimum.reduceat(values, starts, axis=0)
+    return out
+
+
+@dataclass(slots=True)
+class _Cluster:
+    signature: np.ndarray
+    keys: tuple[bytes, ...]
+    times: deque[float]
+    authors: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+
+class NearDuplicateIndex:
+    """Clusters of near-identical texts seen within a time window."""
+
+    def __init__(self, window_seconds: float = 600.0, *, min_jaccard: float = 0.6,
+                 max_clusters: int = 5_000, max_singletons: int = 20_000,
+                 max_cluster_events: int = 1_000, min_words: int = 4) -> None:
+        if not 0 < min_jaccard <= 1:
+            raise ValueError("min_jaccard must be in (0, 1]")
+        self.window = window_seconds
+        self.min_jaccard = min_jaccard
+        self.max_clusters = max_clusters
+        self.max_singletons = max_singletons
+        self.max_cluster_events = max_cluster_events
+        self.min_words = min_words
+        self._clusters: OrderedDict[int, _Cluster] = OrderedDict()
+        self._singletons: OrderedDict[int, _Cluster] = OrderedDict()
+        self._bands: dict[bytes, list[int]] = {}
+        self._next_id = 0
+
+    @staticmethod
+    def _keys(signature: np.ndarray) -> tuple[bytes, ...]:
+        raw = signature.tobytes()
+        step = len(raw) // _BANDS
+        return tuple(bytes([i]) + raw[i * step:(i + 1) * step] for i in range(_BANDS))
+
+    def _get(self, cid: int) -> _Cluster | None:
+        return self._clusters.get(cid) or self._singletons.get(cid)
+
+    def _find(self, signature: np.ndarray, keys: tuple[bytes, ...]) -> int | None:
+        best, best_j = None, self.min_jaccard
+        for key in keys:
+            for cid in self._bands.get(key, ()):
+                cluster = self._get(cid)
+                if cluster is None:
+                    continue
+                jaccard = float(np.count_nonzero(cluster.signature == signature)) / _HASHES
+                if jaccard >= best_j:
+                    best, best_j = cid, jaccard
+        return best
+
+    def _drop(self, cid: int, cluster: _Cluster) -> None:
+        for key in cluster.keys:
+            ids = self._bands.get(key)
+            if ids is not None:
+                ids[:] = [c for c in ids if c != cid]
+                if not ids:
+                    del self._bands[key]
+
+    def word_sets(self, texts: list[str]) -> list[set[str]]:
+        """Normalized word sets; too-short texts give an empty set (never clustered)."""
+        sets = [set(normalize_for_dedup(t).split()) for t in texts]
+        return [ws if len(ws) >= self.min_words else set() for ws in sets]
+
+    def observe(self, text: str, author: str | None, now: float,
+                signature: np.ndarray | None = None) -> tuple[int, int]:
+        """Add one post; return (posts, distinct authors) of its cluster within the window.
+
+        ``signature`` is the post's row of :func:`minhash_batch` when the
+        caller hashed a batch; without it the text is hashed here.
+        """
+        if signature is None:
+            words = self.word_sets([text])[0]
+            if not words:
+                return 1, 1
+            signature = minhash(words)
+        elif signature[0] == np.iinfo(np.uint64).max:
+            return 1, 1
+        keys = self._keys(signature)
+        cid = self._find(signature, keys)
+        if cid is None:
+            cid = self._next_id
+            self._next_id += 1
+            self._singletons[cid] = _Cluster(signature, keys, deque(maxlen=self.max_cluster_events))
+            for key in keys:
+                self._bands.setdefault(key, []).append(cid)
+            while len(self._singletons) > self.max_singletons:
+                self._drop(*self._singletons.popitem(last=False))
+        elif cid in self._singletons:  # a second post: promote to the protected clusters
+            self._clusters[cid] = self._singletons.pop(cid)
+            while len(self._clusters) > self.max_clusters:
+                self._drop(*self._clusters.popitem(last=False))
+        else:
+            self._clusters.move_to_end(cid)
+        cluster = self._get(cid)
+        assert cluster is not None
+        horizon = now - self.window
+        while cluster.times and cluster.times[0] <= horizon:
+            cluster.times.popleft()
+        cluster.times.append(now)
+        if author is not None:
+            cluster.authors[author] = None
+            cluster.authors.move_to_end(author)
+            while len(cluster.authors) > self.max_cluster_events:
+                cluster.authors.popitem(last=False)
+        self._expire(self._singletons, horizon)
+        self._expire(self._clusters, horizon)
+        return len(cluster.times), max(1, len(cluster.authors))
+
+    def _expire(self, queue: OrderedDict[int, _Cluster], horizon: float) -> None:
+        """Drop clusters whose last post left the window (oldest first; cheap when none)."""
+        while queue:
+            cid, cluster = next(iter(queue.items()))
+            if cluster.times and cluster.times[-1] > horizon:
+                return
+            del queue[cid]
+            self._drop(cid, cluster)
+
+    def __len__(self) -> int:
+        return len(self._clusters) + len(self._singletons)
+
+    def memory_bytes(self) -> int:
+        """Estimated bytes held: signatures, band index, times and authors."""
+        total = sys.getsizeof(self._clusters) + sys.getsizeof(self._singletons)
+        total += sys.getsizeof(self._bands) + sum(80 + 8 * len(v) for v in self._bands.values())
+        for queue in (self._clusters, self._singletons):
+            for cluster in queue.values():
+                total += 200 + cluster.signature.nbytes + sum(len(k) + 33 for k in cluster.keys)
+                total += sys.getsizeof(cluster.times) + 24 * len(cluster.times)
+                total += sys.getsizeof(cluster.authors) + 60 * len(cluster.authors)
+        return total

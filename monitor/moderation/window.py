@@ -1,0 +1,82 @@
+"""Time-windowed counts with an explicit clock and a hard memory bound.
+
+One interface, :class:`WindowStore`; this in-memory implementation serves
+the local runtime and the tests. Time is always passed in (a post's event
+time), never read from the system, so tests drive it and replays behave
+like the live stream did.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import OrderedDict, deque
+from typing import Protocol
+
+__all__ = ["MemoryWindow", "WindowStore"]
+
+
+class WindowStore(Protocol):
+    """Counts events per key within a sliding time window."""
+
+    def add(self, key: str, now: float) -> int:
+        """Record one event for ``key`` at ``now``; return its count within the window."""
+        ...
+
+    def count(self, key: str, now: float) -> int:
+        """Events for ``key`` within the window ending at ``now``, without recording."""
+        ...
+
+    def memory_bytes(self) -> int:
+        """A fair estimate of the memory held, for the bound in the config."""
+        ...
+
+
+class MemoryWindow:
+    """Per-key deques of event times; least recently used keys evicted past ``max_keys``.
+
+    A key never holds more than ``max_events`` times (a count saturates
+    there: detectors only ask whether a threshold was passed), so memory is
+    at most ``max_keys * max_events`` floats plus the keys.
+    """
+
+    def __init__(self, window_seconds: float, *, max_keys: int = 50_000,
+                 max_events: int = 1_000) -> None:
+        if window_seconds <= 0 or max_keys < 1 or max_events < 1:
+            raise ValueError("window_seconds, max_keys and max_events must be positive")
+        self.window = float(window_seconds)
+        self.max_keys = max_keys
+        self.max_events = max_events
+        self._events: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _expire(self, times: deque[float], now: float) -> None:
+        horizon = now - self.window
+        while times and times[0] <= horizon:
+            times.popleft()
+
+    def add(self, key: str, now: float) -> int:
+        times = self._events.get(key)
+        if times is None:
+            times = self._events[key] = deque(maxlen=self.max_events)
+            if len(self._events) > self.max_keys:
+                self._events.popitem(last=False)
+        else:
+            self._events.move_to_end(key)
+        self._expire(times, now)
+        times.append(now)
+        return len(times)
+
+    def count(self, key: str, now: float) -> int:
+        times = self._events.get(key)
+        if times is None:
+            return 0
+        self._expire(times, now)
+        return len(times)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def memory_bytes(self) -> int:
+        total = sys.getsizeof(self._events)
+        for key, times in self._events.items():
+            total += sys.getsizeof(key) + sys.getsizeof(times) + 24 * len(times)
+        return total
