@@ -1,0 +1,1 @@
+"""Where tagged posts go: the daily archive, metrics and publishers."""
