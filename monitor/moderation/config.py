@@ -27,7 +27,7 @@ class ModerationConfig:
     #: seconds a flood, a promotion or a burst is counted over
     window_seconds: float = 600.0
     # near-duplicate floods
-    near_duplicate_min_posts: int = 5
+    near_duplicate_min_posts: int = 8
     near_duplicate_min_jaccard: float = 0.6
     near_duplicate_min_words: int = 4
     #: a cluster this large is flagged even without a link or mention in it

@@ -82,6 +82,15 @@ class Observed:
 Detector = Callable[[ModerationState, Observed], Flag | None]
 
 
+def _content_spam(item: Observed) -> bool:
+    return any(f.kind == "spam" for f in item.tags.flags)
+
+
+def _on_campaign(item: Observed) -> bool:
+    tags = item.tags
+    return bool(tags.themes or tags.claim or tags.reasons)
+
+
 def near_duplicate(state: ModerationState, item: Observed) -> Flag | None:
     """The same text, give or take links, mentions and emoji, posted many times in the window."""
     config = state.config
@@ -89,9 +98,12 @@ def near_duplicate(state: ModerationState, item: Observed) -> Flag | None:
                                                    item.signature)
     if posts < config.near_duplicate_min_posts:
         return None
-    promotes = any(not state.is_trusted(registrable_domain(domain_of(u))) for u in item.links) \
-        or "@" in item.post.text or any(f.kind == "spam" for f in item.tags.flags)
-    if not promotes and posts < config.near_duplicate_large_cluster:
+    # Coordinated on-topic posting ("Day 100 without 4o #keep4o") is collective action,
+    # not spam: a cluster is a flood when it promotes (an untrusted link, or a content
+    # spam rule agrees) or, when very large, when it is not about the campaign at all.
+    promotes = _content_spam(item) or any(
+        not state.is_trusted(registrable_domain(domain_of(u))) for u in item.links)
+    if not promotes and (posts < config.near_duplicate_large_cluster or _on_campaign(item)):
         return None
     return Flag("spam", "medium", "moderation.near_duplicate",
                 item.post.text[:120], {"cluster_size": posts, "authors": authors})
@@ -108,6 +120,8 @@ def link_promotion(state: ModerationState, item: Observed) -> Flag | None:
             worst, worst_count = domain, count
     if worst_count < state.config.link_promotion_min_posts:
         return None
+    if _on_campaign(item) and not _content_spam(item):
+        return None  # people sharing an article about the campaign are not promoting it
     return Flag("spam", "medium", "moderation.link_promotion", worst,
                 {"domain": worst, "posts": worst_count})
 
