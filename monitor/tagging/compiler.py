@@ -18,7 +18,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
-from monitor.tagging.lemmas import LemmaForms, has_lemma_table
+from monitor.tagging.lemmas import LemmaForms, forget_tables, has_lemma_table
 from monitor.tagging.ruleset import LanguageConfig, Problem, Rule, Ruleset, RulesetError
 
 __all__ = ["TERM_KEY", "CompiledRuleset", "LanguagePipeline", "compile_ruleset"]
@@ -320,6 +320,7 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
             raise RulesetError([Problem(ruleset.labels[next(iter(ruleset.labels))].where, (
                 f"language '{code}' has no spaCy tokenizer here ({exc}); set "
                 f"'tokenizer: char' under languages.{code}"))]) from None
+    forget_tables()
     regex_set, regexes = compiler.regexes()
     hashtag_rules: dict[str, list[int]] = {}
     relevance: list[int] = []

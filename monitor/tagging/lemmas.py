@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-__all__ = ["LemmaForms", "has_lemma_table"]
+__all__ = ["LemmaForms", "forget_tables", "has_lemma_table"]
 
 
 def _table_path(lang: str) -> Path | None:
@@ -58,3 +58,8 @@ class LemmaForms:
     def of(self, lemma: str) -> list[str]:
         """Every lower-case form that lemmatizes to ``lemma``, sorted for stable builds."""
         return sorted(self.forms.get(lemma.lower(), {lemma.lower()}))
+
+
+def forget_tables() -> None:
+    """Free the full lookup tables (hundreds of MB for es/de/fr) once the forms are built."""
+    _table.cache_clear()

@@ -1,0 +1,1 @@
+"""Benchmarks and soak runs: synthetic posts, the floor, the full pipeline."""
