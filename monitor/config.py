@@ -41,6 +41,9 @@ class Settings:
     pseudonymize: bool = True
     key_file: Path = Path("state/pseudonym.key")
     keep_raw: bool = False
+    # mqtt output (credentials: MONITOR_MQTT_USERNAME / MONITOR_MQTT_PASSWORD)
+    mqtt_publish: str | None = None
+    mqtt_buffer: int = 10_000
     # display
     progress: str = "auto"
 
@@ -53,6 +56,7 @@ _TABLES: dict[str, dict[str, str]] = {
     "metrics": {"addr": "metrics_addr"},
     "archive": {"dir": "archive_dir", "enabled": "archive", "pseudonymize": "pseudonymize",
                 "key_file": "key_file", "keep_raw": "keep_raw"},
+    "mqtt": {"publish": "mqtt_publish", "buffer": "mqtt_buffer"},
     "display": {"progress": "progress"},
 }
 _PATHS = {"rules", "archive_dir", "key_file"}

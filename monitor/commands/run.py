@@ -11,12 +11,13 @@ from pathlib import Path
 from monitor.cli import UsageError
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.moderation.moderator import Moderator
-from monitor.privacy import PseudonymKeyError
+from monitor.privacy import Pseudonymizer, PseudonymKeyError
 from monitor.processor import Processor
 from monitor.runtime.local import LocalRuntime
 from monitor.runtime.progress import Progress
 from monitor.sinks.archive import ArchiveWriter
 from monitor.sinks.metrics import Metrics
+from monitor.sinks.mqtt import MqttSink
 from monitor.sources import SourceError, open_source
 from monitor.tagging import RulesetError, Tagger, compile_ruleset, default_rules_path, load_ruleset
 
@@ -30,6 +31,7 @@ _OVERRIDES = {
     "queue_size": "queue_size", "metrics_addr": "metrics_addr", "archive_dir": "archive_dir",
     "archive": "archive", "pseudonymize": "pseudonymize", "key_file": "key_file",
     "keep_raw": "keep_raw", "progress": "progress",
+    "mqtt_publish": "mqtt_publish", "mqtt_buffer": "mqtt_buffer",
 }
 
 
@@ -55,6 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="exit once finite sources (replay) are exhausted and archived")
     p.add_argument("--batch-size", type=int, help="posts per processor batch (default 256)")
     p.add_argument("--queue-size", type=int, help="posts the queue holds (default 10000)")
+    p.add_argument("--mqtt-publish", metavar="URL",
+                   help="publish flags and tagged posts to mqtt[s]://HOST:PORT/PREFIX (QoS 1); "
+                        "credentials from MONITOR_MQTT_USERNAME / MONITOR_MQTT_PASSWORD")
+    p.add_argument("--mqtt-buffer", type=int, metavar="N",
+                   help="MQTT messages kept while the broker is away (default 10000)")
     p.add_argument("--progress", choices=("auto", "tty", "log", "off"),
                    help="progress display (default: a live line on a terminal, logs otherwise)")
     p.set_defaults(func=_run)
@@ -114,6 +121,15 @@ def _run(args: argparse.Namespace) -> int:
         except (PseudonymKeyError, OSError, ValueError) as exc:
             raise UsageError(f"cannot open the archive {settings.archive_dir}: {exc}") from None
         log.info("archiving to %s", settings.archive_dir)
+    sinks = []
+    if settings.mqtt_publish:
+        try:
+            author = Pseudonymizer.load(settings.key_file) if settings.pseudonymize else None
+            sinks.append(MqttSink(settings.mqtt_publish, registry=metrics.registry,
+                                  author=author, buffer_size=settings.mqtt_buffer))
+        except (PseudonymKeyError, ValueError) as exc:
+            raise UsageError(f"--mqtt-publish: {exc}") from None
+        log.info("publishing flags and tagged posts to %s", sinks[0].target)
     log.info("ruleset '%s' (%s), %d sources: %s", tagger.ruleset.name, tagger.ruleset.hash,
              len(sources), ", ".join(settings.sources))
     runtime = LocalRuntime(
@@ -123,6 +139,7 @@ def _run(args: argparse.Namespace) -> int:
                                       tagger.ruleset.campaign.trusted_domains)),
         metrics,
         archive,
+        sinks=sinks,
         queue_size=settings.queue_size,
         batch_size=settings.batch_size,
         exit_when_done=settings.exit_when_done,
