@@ -83,10 +83,12 @@ def parse_time(value: object, field_name: str = "created_at") -> datetime:
         when = datetime.fromisoformat(value.strip())
     except ValueError:
         raise DecodeError("bad_timestamp", f"{field_name}={value[:40]!r} is not ISO 8601") from None
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    if not _MIN_YEAR <= when.year < _MAX_YEAR:
-        raise DecodeError("bad_timestamp", f"{field_name}={value[:40]!r} is out of range")
-    return when
+    # range-check the local year first: year 1 or 9999 with an offset overflows in UTC
+    if _MIN_YEAR <= when.year < _MAX_YEAR:
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        if _MIN_YEAR <= when.year < _MAX_YEAR:
+            return when
+    raise DecodeError("bad_timestamp", f"{field_name}={value[:40]!r} is out of range")
 
 
 def format_time(when: datetime) -> str:
@@ -158,8 +160,11 @@ def post_from_mapping(
 
 
 def _loads(data: bytes | str) -> Any:
-    if len(data) > MAX_RECORD_BYTES:
-        raise DecodeError("too_large", f"{len(data)} bytes, at most {MAX_RECORD_BYTES}")
+    size = len(data)
+    if isinstance(data, str) and size * 4 > MAX_RECORD_BYTES:  # a character is up to 4 bytes
+        size = len(data.encode("utf-8", "surrogatepass"))
+    if size > MAX_RECORD_BYTES:
+        raise DecodeError("too_large", f"{size} bytes, at most {MAX_RECORD_BYTES}")
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:

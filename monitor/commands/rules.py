@@ -149,6 +149,7 @@ def _explain(args: argparse.Namespace) -> int:
                    or (tags.claim and tags.claim.label == label)
                    or any(f.kind == label for f in tags.flags)
                    else "excluded" if d.excluded_by else
+                   "shadow: would be given" if d.shadow_passes else
                    "below threshold" if not d.passes else "capped by the layer's max")
         print(f"  {label:<22} {d.score:g}/{d.threshold:g}  {verdict}")
     return 0

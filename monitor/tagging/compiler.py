@@ -131,8 +131,11 @@ class _Compiler:
         self.lemma_forms: dict[str, LemmaForms] = {}
 
     def fail(self, rule: Rule, message: str, line: int | None = None) -> None:
+        """Record a problem once, however many language pipelines meet it."""
         where = rule.where if line is None else type(rule.where)(rule.where.file, line)
-        self.problems.append(Problem(where, f"rule '{rule.id}': {message}"))
+        problem = Problem(where, f"rule '{rule.id}': {message}")
+        if problem not in self.problems:
+            self.problems.append(problem)
 
     def forms(self, lang: str) -> LemmaForms | None:
         """Lemma forms for one language, built once for every lemma the rules use."""

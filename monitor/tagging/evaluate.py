@@ -57,6 +57,13 @@ def read_gold(path: Path) -> list[GoldPost]:
                 obj = orjson.loads(line)
                 text = obj["text"]
                 claim = obj.get("claim")
+                for key in ("themes", "reasons", "flags"):
+                    value = obj.get(key)
+                    if value is not None and (not isinstance(value, list)
+                                              or not all(isinstance(v, str) for v in value)):
+                        raise TypeError(f"{key} must be a list of labels")
+                if claim is not None and not isinstance(claim, str):
+                    raise TypeError("claim must be a label or null")
                 labels = {
                     "themes": frozenset(obj.get("themes") or ()),
                     "claims": frozenset([claim] if claim else ()),
@@ -102,13 +109,15 @@ def _layer_report(pairs: Iterable[tuple[frozenset[str], frozenset[str]]]) -> dic
             else:
                 c[2] += 1
     labels = {}
+    f1s = []
     for label in sorted(counts):
         tp, fp, fn = counts[label]
         p, r, f = _prf(tp, fp, fn)
+        f1s.append(f)
         labels[label] = {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
                          "support": tp + fn}
     tp, fp, fn = (sum(c[i] for c in counts.values()) for i in range(3))
-    macro = sum(v["f1"] for v in labels.values()) / len(labels) if labels else 0.0
+    macro = sum(f1s) / len(f1s) if f1s else 0.0  # from unrounded F1s: round once
     return {"macro_f1": round(macro, 4), "micro_f1": round(_prf(tp, fp, fn)[2], 4),
             "labels": labels}
 

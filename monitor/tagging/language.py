@@ -13,11 +13,13 @@ from collections.abc import Collection
 __all__ = ["OTHER", "detect_language", "normalize_lang", "resolve_language"]
 
 OTHER = "other"
+#: Codes platforms send for "unknown": detect instead (X sends "und", some "zxx").
+_UNDETERMINED = frozenset({"und", "zxx", "mul", "xx"})
 
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
-_WORD = re.compile(r"[^\W\d_]+")
+_WORD = re.compile(r"\b[^\W\d_]+\b")  # whole words only: the "o" of "4o" is not a word
 
 #: A few frequent, mostly unambiguous function words per Latin-script language.
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
@@ -37,8 +39,13 @@ def normalize_lang(code: str | None) -> str | None:
     return code.replace("_", "-").split("-", 1)[0].strip().lower() or None
 
 
-def detect_language(text: str, candidates: Collection[str]) -> str | None:
-    """Guess from script, then function words; None when nothing speaks up."""
+def detect_language(text: str, candidates: Collection[str] = ()) -> str | None:
+    """Guess from script, then function words; None when nothing speaks up.
+
+    ``candidates`` is accepted for callers that know the configured set, but
+    every known language votes, so Spanish text in an en-only ruleset is
+    recognized as Spanish (and tagged as ``other``), not as English.
+    """
     sample = text[:400]
     if _KANA.search(sample):
         return "ja"
@@ -48,9 +55,7 @@ def detect_language(text: str, candidates: Collection[str]) -> str | None:
         return "zh"
     words = _WORD.findall(sample.lower())
     best, best_hits = None, 0
-    for lang, vocab in _FUNCTION_WORDS.items():
-        if candidates and lang not in candidates:
-            continue
+    for lang, vocab in _FUNCTION_WORDS.items():  # all of them: an unconfigured one means OTHER
         hits = sum(1 for w in words if w in vocab)
         if hits > best_hits:
             best, best_hits = lang, hits
@@ -61,6 +66,8 @@ def resolve_language(platform_lang: str | None, text: str, configured: Collectio
                      default: str) -> str:
     """The language a post is tagged in: a configured code, or OTHER."""
     lang = normalize_lang(platform_lang)
+    if lang in _UNDETERMINED:
+        lang = None
     if lang is None:
         lang = detect_language(text, configured) or default
     return lang if lang in configured else OTHER

@@ -362,6 +362,7 @@ class _Reader:
             langs = self.str_list(node["languages"], node.line_of("languages"),
                                   f"rule '{rule_id}' languages")
             rule.languages = tuple(langs) if langs else None
+            rule.languages_line = node.line_of("languages")
         if "mode" in node:
             rule.mode = self._mode(node["mode"], node.line_of("mode"))
         if "negation" in node:
@@ -419,7 +420,8 @@ class _Reader:
             for rule in (*label.rules, *label.exclude):
                 for code in rule.languages or ():
                     if code not in langs:
-                        self.problems.append(Problem(rule.where, (
+                        where = Where(rule.where.file, rule.languages_line or rule.where.line)
+                        self.problems.append(Problem(where, (
                             f"rule '{rule.id}' names language '{code}', which is not under "
                             f"'languages'; add it there or fix the code ({', '.join(sorted(langs))})")))
             for ex in (*label.match, *label.no_match):

@@ -79,6 +79,8 @@ class Rule:
     quoted: str = "keep"
     severity: str | None = None
     exclusion: bool = False
+    #: line of the rule's ``languages`` key, for messages about it
+    languages_line: int = 0
 
     @property
     def shadow(self) -> bool:

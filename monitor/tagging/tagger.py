@@ -173,7 +173,7 @@ class Tagger:
                     consider(index, s, e, doc[s].idx, doc[e - 1].idx + len(doc[e - 1]))
         if self.compiled.regex_set is not None:
             self._regex_hits(doc, text, lang, fired, consider)
-        hashtags = set(platform_tags)
+        hashtags = {t.lstrip("#＃").lower() for t in platform_tags}
         hashtags.update(extract_hashtags(text))
         for tag in hashtags:
             for index in self.compiled.hashtag_rules.get(tag, ()):
