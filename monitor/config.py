@@ -28,6 +28,8 @@ class Settings:
     sources: list[str] = field(default_factory=list)
     rules: Path | None = None
     exit_when_done: bool = False
+    #: cursors (where each source resumes) and the generated pseudonym key live here
+    state_dir: Path = Path("state")
     # processor
     batch_size: int = 256
     batch_wait: float = 0.05
@@ -50,7 +52,8 @@ class Settings:
 
 #: TOML table -> {key in the table: Settings field}
 _TABLES: dict[str, dict[str, str]] = {
-    "": {"sources": "sources", "rules": "rules", "exit_when_done": "exit_when_done"},
+    "": {"sources": "sources", "rules": "rules", "exit_when_done": "exit_when_done",
+         "state_dir": "state_dir"},
     "processor": {"batch_size": "batch_size", "batch_wait": "batch_wait",
                   "queue_size": "queue_size", "dedup_window": "dedup_window"},
     "metrics": {"addr": "metrics_addr"},
@@ -59,7 +62,7 @@ _TABLES: dict[str, dict[str, str]] = {
     "mqtt": {"publish": "mqtt_publish", "buffer": "mqtt_buffer"},
     "display": {"progress": "progress"},
 }
-_PATHS = {"rules", "archive_dir", "key_file"}
+_PATHS = {"rules", "archive_dir", "key_file", "state_dir"}
 
 
 def _check_type(path: Path, where: str, name: str, value: Any, default: Any) -> Any:

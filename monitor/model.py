@@ -52,6 +52,8 @@ class Post:
     source_url: str | None = None
     retrieved_at: datetime | None = None
     raw: Any = None
+    #: (cursor key, position) to commit once this post is durable; never encoded
+    checkpoint: tuple[str, str] | None = None
 
 
 @dataclass(slots=True, frozen=True)

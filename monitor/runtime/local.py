@@ -27,6 +27,7 @@ from monitor.sinks.archive import ArchiveWriter
 from monitor.sinks.base import Sink
 from monitor.sinks.metrics import Metrics
 from monitor.sources.base import Rejected, Source, platform_label
+from monitor.sources.cursor import CursorStore, MemoryCursorStore
 
 __all__ = ["LocalRuntime", "RunStats"]
 
@@ -65,6 +66,7 @@ class LocalRuntime:
         batch_size: int = 256,
         exit_when_done: bool = False,
         progress: Progress | None = None,
+        cursors: CursorStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.sources = sources
@@ -75,6 +77,9 @@ class LocalRuntime:
         self.batch_size = batch_size
         self.exit_when_done = exit_when_done
         self.progress = progress
+        self.cursors = cursors if cursors is not None else MemoryCursorStore()
+        #: checkpoints of batches handed to the archive but not yet fsynced
+        self._unflushed: dict[str, str] = {}
         self.clock = clock
         self.stats = RunStats()
         self._queue: asyncio.Queue[tuple[float, Post] | object] = asyncio.Queue(queue_size)
@@ -132,6 +137,9 @@ class LocalRuntime:
                     log.exception("closing sink %s failed", sink.name)
             if self.archive is not None:
                 await loop.run_in_executor(self._executor, self.archive.close)
+                if self._unflushed:  # close() flushed everything written
+                    self.cursors.commit(self._unflushed)
+                    self._unflushed = {}
             self._executor.shutdown(wait=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -189,7 +197,9 @@ class LocalRuntime:
                     break
                 batch.append(item)
             enqueued = [t for t, _ in batch]  # type: ignore[misc]
-            result = self.processor.process([p for _, p in batch])  # type: ignore[misc]
+            posts = [p for _, p in batch]  # type: ignore[misc]
+            checkpoints = {p.checkpoint[0]: p.checkpoint[1] for p in posts if p.checkpoint}
+            result = self.processor.process(posts)
             stats.processed += len(result.tagged)
             stats.duplicates += len(result.duplicates)
             stats.failed += len(result.failed)
@@ -200,9 +210,12 @@ class LocalRuntime:
             if result.failed:
                 metrics.record_failed(p.source for p, _ in result.failed)
             metrics.queue_depth.set(queue.qsize())
+            if self.archive is not None:
+                if result.tagged or checkpoints:
+                    await self._archive_queue.put((result.tagged, checkpoints))
+            elif checkpoints:  # nothing to make durable: processed is as far as it goes
+                self.cursors.commit(checkpoints)
             if result.tagged:
-                if self.archive is not None:
-                    await self._archive_queue.put(result.tagged)
                 for queue in self._sink_queues:
                     await queue.put(result.tagged)
             await asyncio.sleep(0)  # let sources and the archive run between batches
@@ -238,12 +251,24 @@ class LocalRuntime:
             if archive is None:
                 continue
             if batch:
-                await loop.run_in_executor(self._executor, archive.write_batch, batch)
-            await loop.run_in_executor(self._executor, archive.maybe_flush)
+                tagged, checkpoints = batch  # type: ignore[misc]
+                if tagged:
+                    await loop.run_in_executor(self._executor, archive.write_batch, tagged)
+                self._unflushed.update(checkpoints)
+            await loop.run_in_executor(self._executor, self._flush_and_commit)
             today = datetime.now(UTC).date()
             if today != day:
                 day = today
                 await loop.run_in_executor(self._executor, archive.rollover)
+
+    def _flush_and_commit(self) -> None:
+        """On the archive thread: flush if due; once nothing is pending, commit the cursors."""
+        archive = self.archive
+        assert archive is not None
+        archive.maybe_flush()
+        if self._unflushed and archive.pending_posts == 0:
+            positions, self._unflushed = self._unflushed, {}
+            self.cursors.commit(positions)
 
     async def _tick(self) -> None:
         while True:

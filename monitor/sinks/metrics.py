@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from monitor import __version__
 from monitor.codec import REJECT_REASONS
 from monitor.model import FLAG_KINDS, SEVERITIES, TaggedPost
-from monitor.sources.base import platform_label
+from monitor.sources.base import ERROR_KINDS, platform_label
 from monitor.tagging.language import OTHER
 from monitor.tagging.ruleset import Ruleset
 
@@ -81,6 +81,11 @@ class Metrics:
                                  registry=r)
         self.sink_errors = Counter("social_sink_errors", "Batches an output sink failed to take.",
                                    ["sink"], registry=r)
+        self.source_reconnects = Counter("social_source_reconnects",
+                                         "Times a source reconnected after losing its stream.",
+                                         ["source"], registry=r)
+        self.source_errors = Counter("social_source_errors", "Source errors, by bounded kind.",
+                                     ["source", "kind"], registry=r)
         self.source_up = Gauge("social_source_up", "1 while a source is connected and reading.",
                                ["source"], registry=r)
         self.processing = Histogram("social_processing_seconds",
@@ -139,6 +144,16 @@ class Metrics:
         label = self._source(source)
         self.received.labels(label).inc()
         self.rejected.labels(label, reason if reason in self._reasons else "other").inc()
+
+    def record_source_up(self, source: str, up: bool) -> None:
+        self.source_up.labels(self._source(source)).set(1 if up else 0)
+
+    def record_reconnect(self, source: str) -> None:
+        self.source_reconnects.labels(self._source(source)).inc()
+
+    def record_source_error(self, source: str, kind: str) -> None:
+        self.source_errors.labels(self._source(source),
+                                  kind if kind in ERROR_KINDS else "other").inc()
 
     def record_duplicates(self, sources: Iterable[str]) -> None:
         for source, n in Tally(sources).items():

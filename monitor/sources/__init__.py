@@ -9,11 +9,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from monitor.sources.base import Rejected, Source
+from monitor.sources.base import Rejected, Source, SourceContext
 
-__all__ = ["SOURCE_TYPES", "Rejected", "Source", "SourceError", "open_source"]
+__all__ = ["SOURCE_TYPES", "Rejected", "Source", "SourceContext", "SourceError", "open_source"]
 
-#: URI scheme -> "module:factory"; a factory takes the URI and returns a Source.
+#: URI scheme -> "module:factory"; a factory takes (uri, SourceContext) and returns a Source.
 SOURCE_TYPES: dict[str, str] = {
     "replay": "monitor.sources.replay:ReplaySource.from_uri",
 }
@@ -23,7 +23,7 @@ class SourceError(ValueError):
     """A source URI that cannot be used, with what to write instead."""
 
 
-def open_source(uri: str) -> Source:
+def open_source(uri: str, context: SourceContext | None = None) -> Source:
     """Build the source a URI names, or raise SourceError saying what is wrong."""
     scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
     target = SOURCE_TYPES.get(scheme)
@@ -31,7 +31,7 @@ def open_source(uri: str) -> Source:
         known = ", ".join(f"{s}:" for s in SOURCE_TYPES)
         raise SourceError(f"unknown source {uri!r}; use one of {known} (e.g. replay:posts.jsonl)")
     module, _, attr = target.partition(":")
-    factory: Callable[[str], Source] = importlib.import_module(module)  # type: ignore[assignment]
+    factory: Callable[[str, SourceContext], Source] = importlib.import_module(module)  # type: ignore[assignment]
     for part in attr.split("."):
         factory = getattr(factory, part)
-    return factory(uri)
+    return factory(uri, context or SourceContext())

@@ -1,8 +1,10 @@
-"""``replay:PATH?speed=max|realtime|Nx``: posts from a JSONL or CSV file.
+"""``replay:PATH?speed=max|realtime|Nx[&resume=true]``: posts from a JSONL or CSV file.
 
 The bundled sample stream, captured data and tests all enter through here.
 A bad line is a counted rejection with its line number, never the end of
-the run; an over-long line is skipped without reading it whole.
+the run; an over-long line is skipped without reading it whole. With
+``resume=true`` the line number of each durable post is committed as the
+source's cursor, and a restart skips the lines already archived.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from monitor.codec import MAX_RECORD_BYTES, DecodeError, decode_post, post_from_mapping
 from monitor.model import Post
-from monitor.sources.base import Rejected
+from monitor.sources.base import Rejected, SourceContext
 
 __all__ = ["ReplaySource", "parse_speed"]
 
@@ -51,29 +53,36 @@ class ReplaySource:
     finite = True
 
     def __init__(self, path: Path, *, speed: float | None = None, fmt: str | None = None,
-                 name: str = "replay") -> None:
+                 name: str = "replay", resume: bool = False,
+                 context: SourceContext | None = None) -> None:
         self.path = path
         self.speed = speed
         self.name = name
+        self.context = context or SourceContext()
+        self.cursor_key = f"replay:{path.resolve()}" if resume else None
         suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
         self.format = fmt or ("csv" if suffixes and suffixes[-1] == ".csv" else "jsonl")
         if self.format not in ("jsonl", "csv"):
             raise ValueError(f"format={self.format!r}: use jsonl or csv")
 
     @classmethod
-    def from_uri(cls, uri: str) -> ReplaySource:
+    def from_uri(cls, uri: str, context: SourceContext | None = None) -> ReplaySource:
         """``replay:PATH[?speed=..&format=jsonl|csv]``."""
         parts = urlsplit(uri)
         raw_path = uri[len("replay:"):].split("?", 1)[0]
         path = Path(unquote(raw_path.removeprefix("//")))
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(query) - {"speed", "format"}
+        unknown = set(query) - {"speed", "format", "resume"}
         if unknown:
             raise ValueError(f"{uri}: unknown option(s) {', '.join(sorted(unknown))}; "
-                             "use speed= and format=")
+                             "use speed=, format= and resume=")
         if not path.is_file():
             raise ValueError(f"{uri}: no such file {path}")
-        return cls(path, speed=parse_speed(query.get("speed", "max")), fmt=query.get("format"))
+        resume = query.get("resume", "false").lower()
+        if resume not in ("true", "false"):
+            raise ValueError(f"{uri}: resume={resume!r}: use true or false")
+        return cls(path, speed=parse_speed(query.get("speed", "max")), fmt=query.get("format"),
+                   resume=resume == "true", context=context)
 
     def _open(self) -> IO[bytes]:
         if self.path.suffix.lower() == ".gz":
@@ -89,11 +98,14 @@ class ReplaySource:
 
     def _jsonl(self, fh: IO[bytes]) -> Iterator[Post | Rejected]:
         number = 0
+        skip = self._resume_line()
         while True:
             line = fh.readline(MAX_RECORD_BYTES + 1)
             if not line:
                 return
             number += 1
+            if number <= skip and line.endswith(b"\n"):
+                continue
             if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
                 while (rest := fh.readline(1 << 20)) and not rest.endswith(b"\n"):
                     pass
@@ -103,9 +115,20 @@ class ReplaySource:
             if not line.strip():
                 continue
             try:
-                yield decode_post(line, default_source=self.name)
+                post = decode_post(line, default_source=self.name)
             except DecodeError as exc:
                 yield Rejected(self.name, exc.reason, exc.detail, f"{self.path}:{number}")
+                continue
+            if self.cursor_key is not None:
+                post.checkpoint = (self.cursor_key, str(number))
+            yield post
+
+    def _resume_line(self) -> int:
+        """Lines to skip: those up to the last durable post of an earlier run."""
+        if self.cursor_key is None:
+            return 0
+        position = self.context.cursors.get(self.cursor_key)
+        return int(position) if position and position.isdigit() else 0
 
     def _csv(self, fh: IO[bytes]) -> Iterator[Post | Rejected]:
         text = io.TextIOWrapper(fh, encoding="utf-8", errors="strict", newline="")
