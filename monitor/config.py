@@ -63,6 +63,18 @@ _TABLES: dict[str, dict[str, str]] = {
     "display": {"progress": "progress"},
 }
 _PATHS = {"rules", "archive_dir", "key_file", "state_dir"}
+_PROGRESS = ("auto", "tty", "log", "off")
+
+
+def _relative_replay(config: Path, uri: str) -> str:
+    """``replay:posts.jsonl`` in a config file means next to the config file."""
+    if not uri.startswith("replay:"):
+        return uri
+    rest = uri[len("replay:"):]
+    file, sep, query = rest.partition("?")
+    if not file or Path(file).is_absolute():
+        return uri
+    return f"replay:{config.parent / file}{sep}{query}"
 
 
 def _check_type(path: Path, where: str, name: str, value: Any, default: Any) -> Any:
@@ -71,7 +83,9 @@ def _check_type(path: Path, where: str, name: str, value: Any, default: Any) -> 
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{path}: {where} must be a list of source URIs, "
                               'e.g. sources = ["replay:posts.jsonl"]')
-        return value
+        return [_relative_replay(path, uri) for uri in value]
+    if name == "progress" and value not in _PROGRESS:
+        raise ConfigError(f"{path}: {where} = {value!r}; use one of {', '.join(_PROGRESS)}")
     if name in _PATHS:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {where} must be a path in quotes")

@@ -90,7 +90,11 @@ class Pseudonymizer:
         """
         env = os.environ if environ is None else environ
         if ENV_KEY in env:
-            value = env[ENV_KEY].encode("utf-8")
+            text = env[ENV_KEY].strip()
+            try:  # hex, as in the key file, so the same key gives the same pseudonyms
+                value = bytes.fromhex(text)
+            except ValueError:  # or any passphrase, taken as its UTF-8 bytes
+                value = text.encode("utf-8")
             if len(value) < MIN_KEY_BYTES:
                 raise PseudonymKeyError(
                     f"{ENV_KEY} is {len(value)} bytes long; set it to at least "

@@ -8,6 +8,7 @@ isolates a post that breaks tagging so the rest of its batch goes on.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,7 +31,9 @@ class RecentIds:
     """
 
     def __init__(self, capacity: int = 200_000) -> None:
-        self._half = max(1, capacity // 2)
+        if capacity < 2:
+            raise ValueError(f"capacity={capacity}: remember at least 2 ids")
+        self._half = capacity // 2
         self._young: set[str] = set()
         self._old: set[str] = set()
 
@@ -60,10 +63,14 @@ class Processor:
     """Dedup, tagging and moderation; swap the tagger whole to reload rules."""
 
     def __init__(self, tagger: Tagger, *, moderator: Moderator | None = None,
-                 version: str = __version__, dedup_window: int = 200_000) -> None:
+                 version: str = __version__, dedup_window: int = 200_000,
+                 refresh_every: int = 250_000) -> None:
         self.tagger = tagger
         self.moderator = moderator
         self.version = version
+        #: posts between two swaps to a freshly compiled tagger (bounds spaCy's vocabulary)
+        self.refresh_every = refresh_every
+        self._since_refresh = 0
         self._recent = RecentIds(dedup_window)
 
     def process(self, posts: Sequence[Post]) -> BatchResult:
@@ -77,6 +84,13 @@ class Processor:
                 fresh.append(post)
         if not fresh:
             return result
+        self._since_refresh += len(fresh)
+        if self.refresh_every and self._since_refresh >= self.refresh_every:
+            self._since_refresh = 0
+            started = time.perf_counter()
+            self.tagger = self.tagger.fresh()
+            log.info("tagger refreshed in %.2f s (bounds spaCy's vocabulary growth)",
+                     time.perf_counter() - started)
         tagger = self.tagger  # one ruleset for the whole batch, even if swapped meanwhile
         items = [(p.text, p.lang, p.hashtags) for p in fresh]
         try:

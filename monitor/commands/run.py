@@ -18,7 +18,8 @@ from monitor.runtime.progress import Progress
 from monitor.sinks.archive import ArchiveWriter
 from monitor.sinks.metrics import Metrics
 from monitor.sinks.mqtt import MqttSink
-from monitor.sources import SourceError, open_source
+from monitor.sources import SourceContext, SourceError, open_source
+from monitor.sources.cursor import FileCursorStore
 from monitor.tagging import RulesetError, Tagger, compile_ruleset, default_rules_path, load_ruleset
 
 __all__ = ["register"]
@@ -30,7 +31,7 @@ _OVERRIDES = {
     "rules": "rules", "exit_when_done": "exit_when_done", "batch_size": "batch_size",
     "queue_size": "queue_size", "metrics_addr": "metrics_addr", "archive_dir": "archive_dir",
     "archive": "archive", "pseudonymize": "pseudonymize", "key_file": "key_file",
-    "keep_raw": "keep_raw", "progress": "progress",
+    "keep_raw": "keep_raw", "progress": "progress", "state_dir": "state_dir",
     "mqtt_publish": "mqtt_publish", "mqtt_buffer": "mqtt_buffer",
 }
 
@@ -51,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--key-file", type=Path,
                    help="pseudonym key file, created if missing (default state/pseudonym.key); "
                         "MONITOR_PSEUDONYM_KEY in the environment takes precedence")
+    p.add_argument("--state-dir", type=Path,
+                   help="where source cursors are kept between runs (default ./state)")
     p.add_argument("--keep-raw", action="store_true", default=None,
                    help="archive the platform's raw payload too (it carries account data)")
     p.add_argument("--exit-when-done", action="store_true", default=None,
@@ -97,11 +100,23 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("no source given; pass --source replay:FILE (the bundled sample: "
                          "'make run'), or sources in --config")
     tagger = build_tagger(settings.rules)
+    metrics = Metrics(tagger.ruleset)
     try:
-        sources = [open_source(uri) for uri in settings.sources]
+        cursors = FileCursorStore(settings.state_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    context = SourceContext(
+        cursors=cursors,
+        hashtags=tagger.ruleset.campaign.hashtags,
+        terms=tagger.ruleset.campaign.terms,
+        up=metrics.record_source_up,
+        reconnected=metrics.record_reconnect,
+        error=metrics.record_source_error,
+    )
+    try:
+        sources = [open_source(uri, context) for uri in settings.sources]
     except (SourceError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    metrics = Metrics(tagger.ruleset)
     try:
         server = metrics.serve(settings.metrics_addr)
     except OSError as exc:
@@ -144,6 +159,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=settings.batch_size,
         exit_when_done=settings.exit_when_done,
         progress=Progress(settings.progress),
+        cursors=cursors,
     )
     try:
         asyncio.run(runtime.run())

@@ -87,6 +87,8 @@ class LocalRuntime:
         self._sink_queues: list[asyncio.Queue[list | object]] = [
             asyncio.Queue(_ARCHIVE_QUEUE_BATCHES) for _ in self.sinks]
         self._stop = asyncio.Event()
+        #: posts a reader held when it was cancelled while the queue was full
+        self._carry: list[tuple[float, Post]] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive")
         if archive is not None:
             archive.on_durable = self._on_durable
@@ -121,6 +123,9 @@ class LocalRuntime:
             for task in readers:
                 task.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
+            for entry in self._carry:  # the processor is still draining, so these fit
+                await self._queue.put(entry)
+            self._carry.clear()
             await self._queue.put(_DONE)
             await processor
             await archiver
@@ -174,7 +179,12 @@ class LocalRuntime:
                     continue
                 stats.received += 1
                 metrics.record_received(item.source)
-                await queue.put((clock(), item))
+                entry = (clock(), item)
+                try:
+                    await queue.put(entry)
+                except asyncio.CancelledError:
+                    self._carry.append(entry)  # received, so it must still be processed
+                    raise
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -216,14 +226,14 @@ class LocalRuntime:
             elif checkpoints:  # nothing to make durable: processed is as far as it goes
                 self.cursors.commit(checkpoints)
             if result.tagged:
-                for queue in self._sink_queues:
-                    await queue.put(result.tagged)
+                for sink_queue in self._sink_queues:
+                    await sink_queue.put(result.tagged)
             await asyncio.sleep(0)  # let sources and the archive run between batches
             if ended:
                 break
         await self._archive_queue.put(_DONE)
-        for queue in self._sink_queues:
-            await queue.put(_DONE)
+        for sink_queue in self._sink_queues:
+            await sink_queue.put(_DONE)
 
     async def _feed(self, sink: Sink, queue: asyncio.Queue[list | object]) -> None:
         """One sink's loop: a failing write is logged and counted, never fatal."""

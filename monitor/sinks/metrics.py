@@ -214,8 +214,10 @@ class Metrics:
             if rule in self._rules:
                 self.rule_hits.labels(rule).inc(n)
         for (label,), n in shadow.items():
-            layer = next((lay for lay, names in known.items() if label in names), "flag")
-            self.shadow.labels(layer, label).inc(n)
+            layer = next((lay for lay, names in known.items() if label in names),
+                         "flag" if label in FLAG_KINDS else None)
+            if layer is not None:  # a label of another ruleset (tagged before a reload) is not counted
+                self.shadow.labels(layer, label).inc(n)
         if enqueued:
             done = time.monotonic()
             for started in enqueued:

@@ -223,6 +223,8 @@ class MqttSink:
         buffer = self._buffer
         for message in self._encode(batch):
             if len(buffer) >= self.buffer_size:
+                self._idle.clear()
+                self._has_data.set()
                 await self._wait_for_room()
                 if len(buffer) >= self.buffer_size:
                     buffer.popleft()
@@ -245,7 +247,7 @@ class MqttSink:
         self._requeue_inflight()
         if not delivered and (left := len(self._buffer)):
             self._dropped["shutdown"].inc(left)
-            log.warning("mqtt %s: %d messages not delivered within %.0fs of shutdown; dropped",
+            log.warning("mqtt %s: %d messages not delivered within %gs of shutdown; dropped",
                         self.target, left, self.close_timeout)
         self._buffer.clear()
         self._flush_drop_warning(force=True)

@@ -115,7 +115,7 @@ class ReplaySource:
             if not line.strip():
                 continue
             try:
-                post = decode_post(line, default_source=self.name)
+                post = decode_post(line.rstrip(b"\r\n"), default_source=self.name)
             except DecodeError as exc:
                 yield Rejected(self.name, exc.reason, exc.detail, f"{self.path}:{number}")
                 continue
@@ -131,7 +131,7 @@ class ReplaySource:
         return int(position) if position and position.isdigit() else 0
 
     def _csv(self, fh: IO[bytes]) -> Iterator[Post | Rejected]:
-        text = io.TextIOWrapper(fh, encoding="utf-8", errors="strict", newline="")
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="strict", newline="")
         reader = csv.DictReader(text)
         number = 1
         while True:

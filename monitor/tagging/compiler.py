@@ -18,7 +18,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
-from monitor.tagging.lemmas import LemmaForms, forget_tables, has_lemma_table
+from monitor.tagging.lemmas import LemmaForms, forget_tables, forms_for, has_lemma_table
 from monitor.tagging.ruleset import LanguageConfig, Problem, Rule, Ruleset, RulesetError
 
 __all__ = ["TERM_KEY", "CompiledRuleset", "LanguagePipeline", "compile_ruleset"]
@@ -150,7 +150,7 @@ class _Compiler:
                         words.update(t.lower_ for t in nlp.make_doc(str(phrase)))
                 elif rule.kind == "tokens" and rule.applies_to(lang):
                     words.update(_lemma_values(rule.values))
-            self.lemma_forms[lang] = LemmaForms(lang, words)
+            self.lemma_forms[lang] = forms_for(lang, frozenset(words))
         return self.lemma_forms[lang]
 
     def lemma_variants(self, rule: Rule, phrase: str, pipe: LanguagePipeline,

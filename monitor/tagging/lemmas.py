@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-__all__ = ["LemmaForms", "forget_tables", "has_lemma_table"]
+__all__ = ["LemmaForms", "forget_tables", "forms_for", "has_lemma_table"]
 
 
 def _table_path(lang: str) -> Path | None:
@@ -40,6 +40,12 @@ def _table(lang: str) -> dict[str, str]:
         raise LookupError(lang)
     with gzip.open(path, "rb") as fh:
         return orjson.loads(fh.read())
+
+
+@lru_cache(maxsize=32)
+def forms_for(lang: str, lemmas: frozenset[str]) -> LemmaForms:
+    """LemmaForms, cached: recompiling the same ruleset (a refresh) reads no table again."""
+    return LemmaForms(lang, lemmas)
 
 
 class LemmaForms:

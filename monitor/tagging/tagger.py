@@ -111,11 +111,25 @@ class Tagger:
             by_lang.setdefault(lang, []).append(i)
         for lang, indices in by_lang.items():
             pipe = self._pipe(lang)
-            docs = pipe.nlp.pipe((items[i][0] for i in indices), batch_size=256)
-            for i, doc in zip(indices, docs, strict=True):
-                text, _, tags = items[i]
-                out[i] = self._evaluate(pipe, doc, text, lang, tags, explain=False).tags
+            # strings and lexemes of this batch are transient: freed when the zone ends
+            with pipe.nlp.memory_zone():
+                docs = pipe.nlp.pipe((items[i][0] for i in indices), batch_size=256)
+                for i, doc in zip(indices, docs, strict=True):
+                    text, _, tags = items[i]
+                    out[i] = self._evaluate(pipe, doc, text, lang, tags, explain=False).tags
         return out  # type: ignore[return-value]
+
+    def fresh(self) -> Tagger:
+        """The same ruleset compiled into new pipelines.
+
+        spaCy's vocabulary index keeps a slot for every distinct token it has
+        ever seen, even inside memory zones; on an endless stream of new
+        words, handles and links that is a slow leak. The processor swaps in
+        a fresh tagger every so often, which returns that memory.
+        """
+        from monitor.tagging.compiler import compile_ruleset
+
+        return Tagger(compile_ruleset(self.ruleset))
 
     def explain(self, text: str, lang: str | None = None,
                 hashtags: Iterable[str] = ()) -> Explanation:
