@@ -64,7 +64,7 @@ class Processor:
 
     def __init__(self, tagger: Tagger, *, moderator: Moderator | None = None,
                  version: str = __version__, dedup_window: int = 200_000,
-                 refresh_every: int = 250_000) -> None:
+                 refresh_every: int = 50_000) -> None:
         self.tagger = tagger
         self.moderator = moderator
         self.version = version

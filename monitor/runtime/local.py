@@ -169,6 +169,7 @@ class LocalRuntime:
         label = platform_label(source.name)
         metrics, stats, queue, clock = self.metrics, self.stats, self._queue, time.monotonic
         metrics.source_up.labels(label).set(1)
+        finished = False
         try:
             async for item in source.stream():
                 if isinstance(item, Rejected):
@@ -185,12 +186,18 @@ class LocalRuntime:
                 except asyncio.CancelledError:
                     self._carry.append(entry)  # received, so it must still be processed
                     raise
+            finished = source.finite
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("source %s failed", source.name)
+            metrics.record_source_error(source.name, "other")
         finally:
-            metrics.source_up.labels(label).set(0)
+            if finished:  # a replay that ended is done, not down: no SocialSourceDown alert
+                with contextlib.suppress(KeyError):
+                    metrics.source_up.remove(label)
+            else:
+                metrics.source_up.labels(label).set(0)
 
     async def _process(self) -> None:
         queue, stats, metrics = self._queue, self.stats, self.metrics

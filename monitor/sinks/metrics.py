@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from monitor import __version__
 from monitor.codec import REJECT_REASONS
 from monitor.model import FLAG_KINDS, SEVERITIES, TaggedPost
-from monitor.sources.base import ERROR_KINDS, platform_label
+from monitor.sources.base import ERROR_KINDS, PLATFORMS, platform_label
 from monitor.tagging.language import OTHER
 from monitor.tagging.ruleset import Ruleset
 
@@ -104,6 +104,10 @@ class Metrics:
         self.build = Gauge("social_build_info", "Version and ruleset of this monitor (always 1).",
                            ["version", "ruleset", "ruleset_hash"], registry=r)
         self.set_ruleset(ruleset)
+        # every platform's series exist at zero from the first scrape, so increase()
+        # and alerts see the first flag of a kind instead of a series born at 1
+        for platform in sorted(PLATFORMS | {"other"}):
+            self._source(platform)
 
     def set_ruleset(self, ruleset: Ruleset) -> None:
         """Point the build info at a (re)loaded ruleset; label sets follow it."""
@@ -124,6 +128,8 @@ class Metrics:
             self.received.labels(label)
             self.duplicate.labels(label)
             self.archived.labels(label)
+            for lang in sorted(self._langs):
+                self.processed.labels(label, lang)
             for kind in FLAG_KINDS:
                 for severity in SEVERITIES:
                     self.flags.labels(label, kind, severity)
