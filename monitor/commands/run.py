@@ -94,11 +94,43 @@ def build_tagger(path: Path | None) -> Tagger:
                          "run 'monitor rules check' after fixing them") from None
 
 
+#: What `monitor run` watches with no --source and no config: no credentials needed.
+LIVE_DEFAULT: tuple[str, ...] = (
+    "bluesky:",
+    "mastodon:https://mastodon.social,https://fosstodon.org,https://mastodon.online",
+)
+#: host:port pairs whose reachability decides whether the live default can work at all
+_LIVE_PROBES: tuple[tuple[str, int], ...] = (
+    ("jetstream2.us-east.bsky.network", 443), ("jetstream1.us-west.bsky.network", 443),
+    ("mastodon.social", 443), ("fosstodon.org", 443),
+)
+
+
+def _network_reachable(probes: tuple[tuple[str, int], ...] = _LIVE_PROBES,
+                       timeout: float = 3.0) -> bool:
+    """True if any live-default endpoint answers a TCP connect (DNS included)."""
+    import socket
+
+    for host, port in probes:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if not settings.sources:
-        raise UsageError("no source given; pass --source replay:FILE (the bundled sample: "
-                         "'make run'), or sources in --config")
+        if not _network_reachable():
+            raise UsageError(
+                "no --source given, so the live default (Bluesky Jetstream and Mastodon "
+                "hashtag timelines) would run, but none of their servers can be reached from "
+                "here (no network?). Run the bundled sample instead: 'make run', or "
+                "'monitor run --source replay:samples/stream.jsonl'")
+        settings.sources = list(LIVE_DEFAULT)
+        log.info("no --source given: watching the live default %s", ", ".join(LIVE_DEFAULT))
     tagger = build_tagger(settings.rules)
     metrics = Metrics(tagger.ruleset)
     try:
