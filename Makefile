@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEBIAN_PACKAGES := mosquitto prometheus prometheus-alertmanager
 
-.PHONY: run test test-deps lint bench clean
+.PHONY: run test test-deps lint bench clean dashboards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test-deps:
 test: $(STAMP) test-deps
 	$(BIN)/ruff check monitor tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## dashboards: regenerate grafana/dashboards/*.json from the code in grafana/
+## (the tests fail when the checked-in JSON differs: python -m grafana.build --check)
+dashboards: $(STAMP)
+	$(BIN)/python -m grafana.build
 
 lint: $(STAMP)
 	$(BIN)/ruff check monitor tests

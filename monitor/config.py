@@ -34,7 +34,7 @@ class Settings:
     batch_size: int = 256
     batch_wait: float = 0.05
     queue_size: int = 10_000
-    dedup_window: int = 200_000
+    dedup_window: int = 100_000
     # metrics
     metrics_addr: str = "127.0.0.1:9464"
     # archive

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from monitor import __version__
+from monitor.memory import release_free_memory
 from monitor.model import Post, TaggedPost
 from monitor.moderation.moderator import Moderator
 from monitor.tagging import Tagger
@@ -63,7 +64,7 @@ class Processor:
     """Dedup, tagging and moderation; swap the tagger whole to reload rules."""
 
     def __init__(self, tagger: Tagger, *, moderator: Moderator | None = None,
-                 version: str = __version__, dedup_window: int = 200_000,
+                 version: str = __version__, dedup_window: int = 100_000,
                  refresh_every: int = 50_000) -> None:
         self.tagger = tagger
         self.moderator = moderator
@@ -89,6 +90,7 @@ class Processor:
             self._since_refresh = 0
             started = time.perf_counter()
             self.tagger = self.tagger.fresh()
+            release_free_memory()
             log.info("tagger refreshed in %.2f s (bounds spaCy's vocabulary growth)",
                      time.perf_counter() - started)
         tagger = self.tagger  # one ruleset for the whole batch, even if swapped meanwhile

@@ -2,7 +2,9 @@
 
 Every label value comes from a bounded set (platform names, configured
 languages plus ``other``, the ruleset's labels and rule ids, the codec's
-reject reasons); never an author, a post id or free text. Counts are
+reject reasons); never an author, a post id or free text (the one exception,
+``social_top_terms``' ``term``, is a single common word, and only the top k
+per language exist: monitor/sinks/topterms.py). Counts are
 aggregated per batch, so the per-post cost is a dict update, not a locked
 metric call.
 """
@@ -19,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from monitor import __version__
 from monitor.codec import REJECT_REASONS
 from monitor.model import FLAG_KINDS, SEVERITIES, TaggedPost
+from monitor.sinks.topterms import TopTerms, TopTermsSettings
 from monitor.sources.base import ERROR_KINDS, PLATFORMS, platform_label
 from monitor.tagging.language import OTHER
 from monitor.tagging.ruleset import Ruleset
@@ -46,7 +49,8 @@ def parse_addr(addr: str, default_port: int = 9464) -> tuple[str, int]:
 class Metrics:
     """All of the monitor's metrics, on one registry (a fresh one per test)."""
 
-    def __init__(self, ruleset: Ruleset, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, ruleset: Ruleset, registry: CollectorRegistry | None = None, *,
+                 top_terms: TopTermsSettings | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self._langs = frozenset(ruleset.languages) | {OTHER}
@@ -103,6 +107,8 @@ class Metrics:
                                        ["structure"], registry=r)
         self.build = Gauge("social_build_info", "Version and ruleset of this monitor (always 1).",
                            ["version", "ruleset", "ruleset_hash"], registry=r)
+        # social_top_terms{lang,term}: a bounded top k per language (monitor/sinks/topterms.py)
+        self.top_terms = TopTerms(ruleset, registry=r, settings=top_terms)
         self.set_ruleset(ruleset)
         # every platform's series exist at zero from the first scrape, so increase()
         # and alerts see the first flag of a kind instead of a series born at 1
@@ -119,6 +125,7 @@ class Metrics:
                         for layer in ("theme", "claim", "reason")}
         for rule in sorted(self._rules):
             self.rule_hits.labels(rule)
+        self.top_terms.set_ruleset(ruleset)
 
     def _source(self, name: str) -> str:
         """Bound the label, and create a new source's series at zero so rates start clean."""
@@ -228,3 +235,4 @@ class Metrics:
             done = time.monotonic()
             for started in enqueued:
                 self.processing.observe(done - started)
+        self.top_terms.record(batch, wall)  # the gauge itself is refreshed at most once a second

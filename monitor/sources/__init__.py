@@ -16,6 +16,9 @@ __all__ = ["SOURCE_TYPES", "Rejected", "Source", "SourceContext", "SourceError",
 #: URI scheme -> "module:factory"; a factory takes (uri, SourceContext) and returns a Source.
 SOURCE_TYPES: dict[str, str] = {
     "replay": "monitor.sources.replay:ReplaySource.from_uri",
+    "bluesky": "monitor.sources.bluesky:BlueskySource.from_uri",
+    "mastodon": "monitor.sources.mastodon:MastodonSource.from_uri",
+    "mqtt": "monitor.sources.mqtt:MqttSource.from_uri",
     "x": "monitor.sources.x:XSource.from_uri",
     "reddit": "monitor.sources.reddit:RedditSource.from_uri",
     "rss": "monitor.sources.rss:FeedSource.from_uri",

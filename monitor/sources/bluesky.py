@@ -372,6 +372,9 @@ class BlueskySource:
                                  collector=self.collector)
         except DecodeError as exc:
             return Rejected(self.name, exc.reason, exc.detail, f"{endpoint} time_us={time_us}")
+        except Exception as exc:  # an odd record must not stop the stream
+            log.warning("bluesky: cannot read the event at time_us=%d: %r", time_us, exc)
+            return Rejected(self.name, "bad_field", repr(exc)[:120], f"{endpoint} time_us={time_us}")
         post.checkpoint = (self.cursor_key, str(time_us))
         return post
 

@@ -23,11 +23,11 @@ window resets. ``?api=`` and ``?auth=`` point at other hosts (tests).
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 import re
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +43,10 @@ from monitor.model import Post
 from monitor.sources import SourceError
 from monitor.sources.backoff import Backoff, parse_retry_after
 from monitor.sources.base import Rejected, SourceContext
+from monitor.sources.http import SourceFailure, network_failure, read_body, status_kind
+from monitor.sources.names import collector
+from monitor.sources.secret import Secret
+from monitor.sources.seen import RecentIds
 from monitor.textutil import extract_links
 
 __all__ = ["DEFAULT_API", "DEFAULT_AUTH", "ENV_CLIENT_ID", "ENV_CLIENT_SECRET", "ENV_USERNAME",
@@ -94,40 +98,6 @@ def user_agent(username: str | None = None) -> str:
     return f"python:social-monitor:v{__version__} ({who})"
 
 
-class _Secret:
-    """A credential that shows as ``<secret>`` in reprs, logs and tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-    __str__ = __repr__
-
-
-class _Failure(Exception):
-    """A request that failed: its ERROR_KINDS kind and the server's wait, if it named one."""
-
-    def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.retry_after = retry_after
-
-
-def _status_kind(status: int) -> str:
-    if status == 429:
-        return "rate_limited"
-    if status in (401, 403):
-        return "auth"
-    return "http_5xx" if status >= 500 else "http_4xx"
-
-
 def _number(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None
@@ -171,15 +141,6 @@ class RateBudget:
     def spend(self) -> None:
         if self.remaining is not None:
             self.remaining -= 1
-
-
-async def _read_body(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
-    body = bytearray()
-    async for chunk in resp.content.iter_chunked(1 << 16):
-        body += chunk
-        if len(body) > limit:
-            raise _Failure("protocol", f"{what}: response over {limit} bytes")
-    return bytes(body)
 
 
 def _id36(fullname: str) -> int:
@@ -247,7 +208,7 @@ def thing_to_post(kind: str, data: Mapping[str, Any], *, source_url: str,
         "repost_of": repost_of,
         "engagement": {k: v for k, v in engagement.items()
                        if isinstance(v, int) and not isinstance(v, bool)} or None,
-        "collector": f"social-monitor/{__version__} reddit-listing",
+        "collector": collector("reddit"),
         "source_url": source_url,
         "retrieved_at": format_time(retrieved_at),
         "raw": dict(data),
@@ -273,8 +234,8 @@ class RedditSource:
         self.context = context or SourceContext()
         self.timings = timings or RedditTimings()
         self.user_agent = user_agent(username)
-        self._client = (client_id, _Secret(client_secret))
-        self._token: _Secret | None = None
+        self._client = (client_id, Secret(client_secret))
+        self._token: Secret | None = None
         self._token_expires = 0.0
         self._clock = clock
         self._rng = rng or random.Random()
@@ -282,8 +243,10 @@ class RedditSource:
         self.budget = RateBudget(self.timings.low_water)
         self._anchors: dict[str, str | None] = {}
         self._empty_polls: dict[str, int] = {}
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: RecentIds[str] = RecentIds(self.timings.remember)
+        #: last health reported (None: nothing yet); reconnects count only after an up
         self._up: bool | None = None
+        self._was_up = False
 
     def __repr__(self) -> str:
         return f"RedditSource('r/{self.subreddits}')"
@@ -308,7 +271,7 @@ class RedditSource:
                                       or not urlsplit(options[option]).netloc):
                 raise SourceError(f"{uri}: {option}={options[option]!r} is not an http(s) URL")
         try:
-            every = float(options.get("every", RedditTimings.every))
+            every = float(options.get("every", RedditTimings().every))
         except ValueError:
             every = 0.0
         if not 1 <= every <= 86_400:
@@ -341,23 +304,21 @@ class RedditSource:
                         for listing, kind in LISTINGS:
                             async for item in self._poll(session, listing, kind):
                                 yield item
-                    except _Failure as failure:
+                    except SourceFailure as failure:
                         await self._wait_after(failure)
                         continue
                     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                        kind = "timeout" if isinstance(exc, TimeoutError) else "connect"
-                        await self._wait_after(_Failure(kind, f"{exc.__class__.__name__}: "
-                                                              f"{str(exc)[:160]}"))
+                        await self._wait_after(network_failure(exc))
                         continue
                     self._backoff.reset()
                     await asyncio.sleep(self.timings.every * self._rng.uniform(0.9, 1.1))
             finally:
                 self.context.up(self.name, False)
 
-    async def _wait_after(self, failure: _Failure) -> None:
+    async def _wait_after(self, failure: SourceFailure) -> None:
         self.context.error(self.name, failure.kind)
-        self.context.up(self.name, False)
-        if self._up:
+        if self._up is not False:
+            self.context.up(self.name, False)
             self._up = False
         retry_after = failure.retry_after
         if failure.kind == "rate_limited" and retry_after is None:
@@ -367,12 +328,12 @@ class RedditSource:
         await asyncio.sleep(delay)
 
     def _mark_up(self) -> None:
-        if self._up is False:
+        if self._up is False and self._was_up:
             self.context.reconnected(self.name)
             log.info("reddit: r/%s: reachable again", self.subreddits)
         if not self._up:
             self.context.up(self.name, True)
-        self._up = True
+        self._up = self._was_up = True
 
     # -- requests ------------------------------------------------------------------
 
@@ -382,20 +343,22 @@ class RedditSource:
         client_id, secret = self._client
         url = self.auth + "/api/v1/access_token"
         try:
+            basic = base64.b64encode(f"{client_id}:{secret.reveal()}".encode()).decode()
             async with session.post(url, data={"grant_type": "client_credentials"},
-                                    auth=aiohttp.BasicAuth(client_id, secret.reveal()),
+                                    headers={"Authorization": f"Basic {basic}"},
                                     allow_redirects=False) as resp:
                 status = resp.status
-                body = await _read_body(resp, 65_536, "the token endpoint") if status == 200 else b""
+                wait = parse_retry_after(resp.headers.get("Retry-After"))
+                body = await read_body(resp, 65_536, "the token endpoint") if status == 200 else b""
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             kind = "timeout" if isinstance(exc, TimeoutError) else "connect"
-            raise _Failure(kind, f"the token endpoint: {exc.__class__.__name__}") from None
+            raise SourceFailure(kind, f"the token endpoint: {exc.__class__.__name__}") from None
         if status != 200:
-            kind = _status_kind(status)
+            kind = status_kind(status)
             hint = (f"; check {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}"
                     if status in (400, 401, 403) else "")
-            raise _Failure("auth" if kind == "http_4xx" else kind,
-                           f"the token endpoint answered HTTP {status}{hint}")
+            raise SourceFailure("auth" if kind == "http_4xx" else kind,
+                           f"the token endpoint answered HTTP {status}{hint}", wait)
         try:
             answer = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -404,11 +367,11 @@ class RedditSource:
         if not isinstance(token, str) or not token:
             error = answer.get("error") if isinstance(answer, dict) else None
             code = error if isinstance(error, str) and re.fullmatch(r"[a-z_]{1,40}", error) else ""
-            raise _Failure("auth", f"the token endpoint gave no token{f' ({code})' if code else ''};"
+            raise SourceFailure("auth", f"the token endpoint gave no token{f' ({code})' if code else ''};"
                                    f" check {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}")
         expires = answer.get("expires_in")
         lifetime = float(expires) if isinstance(expires, int | float) else 3600.0
-        self._token = _Secret(token)
+        self._token = Secret(token)
         self._token_expires = time.monotonic() + max(0.0, lifetime - 60)
         log.info("reddit: got an application-only access token (valid %.0f s)", lifetime)
         return token
@@ -433,17 +396,17 @@ class RedditSource:
                 if resp.status != 200:
                     hint = " (no such subreddit, or private?)" if resp.status in (
                         302, 403, 404) else ""
-                    raise _Failure(_status_kind(resp.status),
+                    raise SourceFailure(status_kind(resp.status),
                                    f"GET {path}: HTTP {resp.status}{hint}",
                                    parse_retry_after(resp.headers.get("Retry-After")))
-                body = await _read_body(resp, _MAX_RESPONSE, f"GET {path}")
+                body = await read_body(resp, _MAX_RESPONSE, f"GET {path}")
             try:
                 answer = orjson.loads(body)
             except orjson.JSONDecodeError:
-                raise _Failure("malformed", f"GET {path}: invalid JSON") from None
+                raise SourceFailure("malformed", f"GET {path}: invalid JSON") from None
             self._mark_up()
             return answer
-        raise _Failure("auth", f"GET {path}: HTTP 401 with a fresh token")
+        raise SourceFailure("auth", f"GET {path}: HTTP 401 with a fresh token")
 
     async def _listing(self, session: aiohttp.ClientSession, listing: str,
                        params: dict[str, str]) -> list[dict[str, Any]]:
@@ -452,7 +415,7 @@ class RedditSource:
         data = body.get("data") if isinstance(body, dict) else None
         children = data.get("children") if isinstance(data, dict) else None
         if body.get("kind") != "Listing" or not isinstance(children, list):
-            raise _Failure("malformed", f"GET {path}: not a Listing")
+            raise SourceFailure("malformed", f"GET {path}: not a Listing")
         return [c if isinstance(c, dict) else {} for c in children]
 
     # -- one listing ------------------------------------------------------------------
@@ -534,9 +497,4 @@ class RedditSource:
         return out
 
     def _remember(self, post_id: str) -> bool:
-        if post_id in self._seen:
-            return False
-        self._seen[post_id] = None
-        if len(self._seen) > self.timings.remember:
-            self._seen.popitem(last=False)
-        return True
+        return self._seen.add(post_id)

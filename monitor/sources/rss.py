@@ -22,12 +22,10 @@ import logging
 import random
 import re
 import xml.etree.ElementTree as ET
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from xml.parsers import expat
@@ -35,19 +33,22 @@ from xml.parsers import expat
 import aiohttp
 import orjson
 
-from monitor import __version__
 from monitor.codec import MAX_TEXT_CHARS, DecodeError, format_time, post_from_mapping
 from monitor.model import Post
 from monitor.sources import SourceError
 from monitor.sources.backoff import Backoff, parse_retry_after
 from monitor.sources.base import Rejected, SourceContext
+from monitor.sources.http import SourceFailure, network_failure, read_body, status_kind
+from monitor.sources.names import collector, user_agent
+from monitor.sources.seen import RecentIds
+from monitor.sources.html import parse_html
 
 __all__ = ["FeedEntry", "FeedError", "FeedSource", "FeedTimings", "html_to_text", "parse_feed",
            "parse_xml"]
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"social-monitor/{__version__} (feed reader; conditional GET)"
+USER_AGENT = user_agent("feed reader; conditional GET")
 ACCEPT = ("application/rss+xml, application/atom+xml;q=0.9, application/xml;q=0.8, "
           "text/xml;q=0.7, */*;q=0.1")
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -109,46 +110,10 @@ def parse_xml(data: bytes) -> ET.Element:
     return builder.close()
 
 
-class _HTMLText(HTMLParser):
-    _BLOCK = frozenset({"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
-                        "blockquote", "pre", "tr", "table", "section", "article", "hr"})
-    _SKIP = frozenset({"script", "style", "template"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.links: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-        if tag == "a":
-            href = dict(attrs).get("href") or ""
-            if href.startswith(("http://", "https://")):
-                self.links.append(href)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
 def html_to_text(markup: str) -> tuple[str, tuple[str, ...]]:
-    """Plain text of an HTML fragment (paragraphs kept as lines) and its links."""
-    parser = _HTMLText()
-    parser.feed(markup)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return text, tuple(dict.fromkeys(parser.links))
+    """Plain text of an HTML summary and its links (the shared :mod:`monitor.sources.html`)."""
+    parsed = parse_html(markup)
+    return parsed.text, parsed.links
 
 
 @dataclass(slots=True)
@@ -256,23 +221,6 @@ def _digest(key: str) -> str:
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
-class _Failure(Exception):
-    """A poll that failed: its ERROR_KINDS kind and the server's wait, if it named one."""
-
-    def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.retry_after = retry_after
-
-
-def _status_kind(status: int) -> str:
-    if status == 429:
-        return "rate_limited"
-    if status in (401, 403):
-        return "auth"
-    return "http_5xx" if status >= 500 else "http_4xx"
-
-
 class FeedSource:
     """Polls one feed; each item is passed on once, in publication order."""
 
@@ -292,9 +240,11 @@ class FeedSource:
         self._backoff = Backoff(self.timings.backoff_base, self.timings.backoff_cap, rng=rng)
         self._etag: str | None = None
         self._modified: str | None = None
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: RecentIds[str] = RecentIds(self.timings.remember)
+        #: last health reported (None: nothing yet); reconnects count only after an up
         self._up: bool | None = None
-        self._collector = f"social-monitor/{__version__} rss"
+        self._was_up = False
+        self._collector = collector("rss")
 
     def __repr__(self) -> str:
         return f"FeedSource({self.url!r})"
@@ -309,7 +259,7 @@ class FeedSource:
         query = parse_qsl(parts.query, keep_blank_values=True)
         every = [v for k, v in query if k == "every"]
         try:
-            seconds = float(every[-1]) if every else FeedTimings.every
+            seconds = float(every[-1]) if every else FeedTimings().every
         except ValueError:
             seconds = 0.0
         if not 1 <= seconds <= 86_400:
@@ -343,12 +293,7 @@ class FeedSource:
                              "seen": list(self._seen)}).decode()
 
     def _remember(self, digest: str) -> bool:
-        if digest in self._seen:
-            return False
-        self._seen[digest] = None
-        if len(self._seen) > self.timings.remember:
-            self._seen.popitem(last=False)
-        return True
+        return self._seen.add(digest)
 
     # -- the loop ----------------------------------------------------------------
 
@@ -361,13 +306,11 @@ class FeedSource:
                 while True:
                     try:
                         items = await self._poll(session)
-                    except _Failure as failure:
+                    except SourceFailure as failure:
                         await self._wait_after(failure)
                         continue
                     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                        kind = "timeout" if isinstance(exc, TimeoutError) else "connect"
-                        await self._wait_after(_Failure(kind, f"{exc.__class__.__name__}: "
-                                                              f"{str(exc)[:160]}"))
+                        await self._wait_after(network_failure(exc))
                         continue
                     self._backoff.reset()
                     for item in items:
@@ -376,10 +319,10 @@ class FeedSource:
             finally:
                 self.context.up(self.name, False)
 
-    async def _wait_after(self, failure: _Failure) -> None:
+    async def _wait_after(self, failure: SourceFailure) -> None:
         self.context.error(self.name, failure.kind)
-        self.context.up(self.name, False)
-        if self._up:
+        if self._up is not False:
+            self.context.up(self.name, False)
             self._up = False
         delay = self._backoff.next_delay(failure.retry_after)
         if failure.kind in ("http_4xx", "auth", "malformed", "protocol"):
@@ -388,12 +331,12 @@ class FeedSource:
         await asyncio.sleep(delay)
 
     def _mark_up(self) -> None:
-        if self._up is False:
+        if self._up is False and self._was_up:
             self.context.reconnected(self.name)
             log.info("rss: %s: reachable again", self.url)
         if not self._up:
             self.context.up(self.name, True)
-        self._up = True
+        self._up = self._was_up = True
 
     async def _poll(self, session: aiohttp.ClientSession) -> list[Post | Rejected]:
         """One conditional GET: the new items, oldest first (empty on 304)."""
@@ -410,20 +353,16 @@ class FeedSource:
             if resp.status != 200:
                 wait = (parse_retry_after(resp.headers.get("Retry-After"))
                         if resp.status in (429, 503) else None)
-                raise _Failure(_status_kind(resp.status), f"HTTP {resp.status}", wait)
-            body = bytearray()
-            async for chunk in resp.content.iter_chunked(1 << 16):
-                body += chunk
-                if len(body) > self.timings.max_bytes:
-                    raise _Failure("protocol", f"the feed is over {self.timings.max_bytes} bytes")
+                raise SourceFailure(status_kind(resp.status), f"HTTP {resp.status}", wait)
+            body = await read_body(resp, self.timings.max_bytes, "the feed")
             etag = self._validator(resp.headers.get("ETag"))
             modified = self._validator(resp.headers.get("Last-Modified"))
             final_url = str(resp.url)
         self._mark_up()
         try:
-            entries = list(parse_feed(bytes(body), final_url))
+            entries = list(parse_feed(body, final_url))
         except FeedError as exc:
-            raise _Failure("malformed", str(exc)) from None
+            raise SourceFailure("malformed", str(exc)) from None
         self._etag, self._modified = etag, modified
         return self._new_items(entries, final_url)
 

@@ -32,7 +32,6 @@ import html
 import logging
 import random
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,15 +41,24 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from monitor import __version__
 from monitor.codec import MAX_RECORD_BYTES, DecodeError, format_time, post_from_mapping
 from monitor.model import Post
 from monitor.sources import SourceError
 from monitor.sources.backoff import Backoff, parse_retry_after
 from monitor.sources.base import Rejected, SourceContext
+from monitor.sources.http import (
+    SourceFailure,
+    network_failure,
+    read_body,
+    read_upto,
+    status_kind,
+)
+from monitor.sources.names import collector, user_agent
+from monitor.sources.secret import Secret
+from monitor.sources.seen import RecentIds
 
-__all__ = ["DEFAULT_API", "ENV_TOKEN", "FIELDS", "RULE_TAG", "DocumentedBackoff", "XSource",
-           "XTimings", "rule_values", "tweet_to_post"]
+__all__ = ["DEFAULT_API", "ENV_TOKEN", "FIELDS", "RULE_TAG", "XSource", "XTimings", "rule_values",
+           "tweet_to_post"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +76,7 @@ FIELDS: dict[str, str] = {
     "expansions": "author_id",
     "user.fields": "username",
 }
-USER_AGENT = f"social-monitor/{__version__}"
+USER_AGENT = user_agent()
 #: X's language codes that name no language (undetermined, media, hashtags only ...).
 _NO_LANGUAGE = frozenset({"und", "zxx", "art", "qam", "qct", "qht", "qme", "qst"})
 #: Largest rules or search response read.
@@ -93,7 +101,7 @@ class XTimings:
     http_cap: float = 320.0
     #: HTTP 429: exponential from one minute ...
     rate_base: float = 60.0
-    #: ... up to this (the server's reset time may ask for longer, up to 4x)
+    #: ... up to this (the server's reset time may ask for longer: obeyed, up to an hour)
     rate_cap: float = 960.0
     #: rules and recent-search requests
     request_timeout: float = 30.0
@@ -101,69 +109,6 @@ class XTimings:
     gap_pages: int = 100
     #: recent post ids remembered to drop one delivered twice
     remember: int = 4096
-
-
-class DocumentedBackoff(Backoff):
-    """X's schedule as a floor, with jitter added above it, never below.
-
-    :class:`Backoff`'s full jitter may wait less than X asks (under 5 s after
-    an HTTP error); here the documented delay is the minimum and up to a
-    quarter more (a step, when linear) spreads reconnecting clients apart.
-    """
-
-    def __init__(self, base: float, cap: float, *, linear: bool = False,
-                 rng: random.Random | None = None) -> None:
-        super().__init__(base=base, cap=cap, factor=2.0, rng=rng)
-        self.linear = linear
-
-    def next_delay(self, retry_after: float | None = None) -> float:
-        n = self.attempts
-        self.attempts += 1
-        floor = min(self.cap, self.base * n if self.linear else self.base * self.factor ** n)
-        delay = floor + self._rng.uniform(0, self.base if self.linear else floor / 4)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.cap * 4))
-        return delay
-
-
-class _Secret:
-    """A credential that shows as ``<secret>`` in reprs, logs and tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-    __str__ = __repr__
-
-
-class _Failure(Exception):
-    """A request or connection that failed: its ERROR_KINDS kind and the server's wait."""
-
-    def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.retry_after = retry_after
-
-
-def _status_kind(status: int) -> str:
-    if status == 429:
-        return "rate_limited"
-    if status in (401, 403):
-        return "auth"
-    return "http_5xx" if status >= 500 else "http_4xx"
-
-
-def _network_failure(exc: BaseException, what: str) -> _Failure:
-    kind = "timeout" if isinstance(exc, TimeoutError) else "connect"
-    detail = str(exc)[:160] or exc.__class__.__name__
-    return _Failure(kind, f"{what}: {exc.__class__.__name__}: {detail}")
 
 
 def _server_wait(status: int, headers: Mapping[str, str]) -> float | None:
@@ -177,41 +122,28 @@ def _server_wait(status: int, headers: Mapping[str, str]) -> float | None:
     return max(waits) if waits else None
 
 
-async def _read_upto(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    body = bytearray()
-    async for chunk in resp.content.iter_chunked(limit):
-        body += chunk
-        if len(body) >= limit:
-            break
-    return bytes(body[:limit])
-
-
-async def _http_failure(resp: aiohttp.ClientResponse, what: str) -> _Failure:
+async def _http_failure(resp: aiohttp.ClientResponse, what: str) -> SourceFailure:
     """A failure from an error response, with X's problem title and detail if it sent them."""
     problem = ""
     try:
-        body = orjson.loads(await _read_upto(resp, 4096))
+        body = orjson.loads(await read_upto(resp, 4096))
         if isinstance(body, dict):
             parts = [body.get("title"), body.get("detail")]
             problem = "".join(f": {str(p)[:160]}" for p in parts if p)
     except (orjson.JSONDecodeError, aiohttp.ClientError, OSError, TimeoutError):
         pass
-    return _Failure(_status_kind(resp.status), f"{what}: HTTP {resp.status}{problem}",
+    return SourceFailure(status_kind(resp.status), f"{what}: HTTP {resp.status}{problem}",
                     _server_wait(resp.status, resp.headers))
 
 
 async def _read_json(resp: aiohttp.ClientResponse, what: str) -> dict[str, Any]:
-    body = bytearray()
-    async for chunk in resp.content.iter_chunked(1 << 16):
-        body += chunk
-        if len(body) > _MAX_RESPONSE:
-            raise _Failure("protocol", f"{what}: response over {_MAX_RESPONSE} bytes")
+    body = await read_body(resp, _MAX_RESPONSE, what)
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise _Failure("malformed", f"{what}: invalid JSON ({str(exc)[:80]})") from None
+        raise SourceFailure("malformed", f"{what}: invalid JSON ({str(exc)[:80]})") from None
     if not isinstance(obj, dict):
-        raise _Failure("malformed", f"{what}: not a JSON object")
+        raise SourceFailure("malformed", f"{what}: not a JSON object")
     return obj
 
 
@@ -316,21 +248,20 @@ class XSource:
         self.context = context or SourceContext()
         self.timings = timings or XTimings()
         self.cursor_key = f"x:{self.api}"
-        self._token = _Secret(token)
+        self._token = Secret(token)
         self._clock = clock
         t = self.timings
-        self._network = DocumentedBackoff(t.network_step, t.network_cap, linear=True, rng=rng)
-        self._http = DocumentedBackoff(t.http_base, t.http_cap, rng=rng)
-        self._rate = DocumentedBackoff(t.rate_base, t.rate_cap, rng=rng)
+        self._network = Backoff(t.network_step, t.network_cap, rng=rng, linear=True, floor=True)
+        self._http = Backoff(t.http_base, t.http_cap, rng=rng, floor=True)
+        self._rate = Backoff(t.rate_base, t.rate_cap, rng=rng, floor=True)
         self._rules = rule_values(self.context.hashtags)
         #: every post up to this id has been passed on (the cursor)
         self._position: int | None = None
-        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._seen: RecentIds[int] = RecentIds(self.timings.remember)
         self._stream_url = self.api + STREAM_PATH
         self._rules_url = self.api + RULES_PATH
         self._search_url = self.api + SEARCH_PATH
-        self._collector = f"social-monitor/{__version__} x-filtered-stream"
-        self._gap_collector = f"social-monitor/{__version__} x-recent-search"
+        self._collector = collector("x")
 
     def __repr__(self) -> str:
         return f"XSource({self.api!r})"
@@ -347,8 +278,8 @@ class XSource:
                               "another API root (no path, no options)")
         token = (context.environ.get(ENV_TOKEN) or "").strip()
         if not token:
-            raise SourceError(f"{uri}: set {ENV_TOKEN} in the environment to the bearer token of "
-                              "your X app (developer portal, Keys and tokens)")
+            raise SourceError(f"the X source needs {ENV_TOKEN}: set it in the environment to "
+                              "the bearer token of your X app (developer portal, Keys and tokens)")
         return cls(api, token=token, context=context)
 
     # -- the stream ------------------------------------------------------------
@@ -370,7 +301,7 @@ class XSource:
             finally:
                 self.context.up(self.name, False)
 
-    async def _wait_after(self, failure: _Failure, doing: str) -> None:
+    async def _wait_after(self, failure: SourceFailure, doing: str) -> None:
         self.context.error(self.name, failure.kind)
         if failure.kind == "rate_limited":
             schedule = self._rate
@@ -403,16 +334,16 @@ class XSource:
                     connected_before = True
                     async for item in self._read(session, resp):
                         yield item
-                raise _Failure("connect", "the stream ended")
-            except _Failure as failure:
+                raise SourceFailure("connect", "the stream ended")
+            except SourceFailure as failure:
                 self.context.up(self.name, False)
                 await self._wait_after(failure, "reconnecting")
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 self.context.up(self.name, False)
-                if isinstance(exc, aiohttp.ClientError | OSError):
-                    failure = _network_failure(exc, "the stream")
+                if isinstance(exc, aiohttp.ClientError) or not isinstance(exc, TimeoutError):
+                    failure = network_failure(exc, "the stream")
                 else:  # our own stall timer
-                    failure = _Failure("timeout", f"the stream stalled: no data for "
+                    failure = SourceFailure("timeout", f"the stream stalled: no data for "
                                                   f"{self.timings.stall:g} s")
                 await self._wait_after(failure, "reconnecting")
 
@@ -458,7 +389,7 @@ class XSource:
                     try:
                         async for item in self._fill_gap(session, since, post_id):
                             yield item
-                    except _Failure as failure:
+                    except SourceFailure as failure:
                         if failure.kind not in _RETRY_GAP:
                             self.context.error(self.name, failure.kind)
                             log.warning("x: cannot fill the gap between posts %d and %d (%s); "
@@ -467,7 +398,7 @@ class XSource:
                             if self._remember(post_id):
                                 post.checkpoint = (self.cursor_key, str(since))
                                 yield post
-                            raise _Failure(failure.kind, f"recent search for the gap after "
+                            raise SourceFailure(failure.kind, f"recent search for the gap after "
                                            f"post {since}: {failure}",
                                            failure.retry_after) from None
             if not self._remember(post_id):
@@ -490,18 +421,13 @@ class XSource:
         summary = ": ".join(str(first.get(k))[:160] for k in ("title", "detail") if first.get(k))
         if first.get("disconnect_type") or first.get("connection_issue") or \
                 "disconnect" in str(first.get("title", "")).lower():
-            raise _Failure("protocol", f"X is closing the stream ({summary})")
+            raise SourceFailure("protocol", f"X is closing the stream ({summary})")
         self.context.error(self.name, "protocol")
         log.warning("x: the stream reported an error: %s", summary)
 
     def _remember(self, post_id: int) -> bool:
         """Record a post id; False if it was passed on recently already."""
-        if post_id in self._seen:
-            return False
-        self._seen[post_id] = None
-        if len(self._seen) > self.timings.remember:
-            self._seen.popitem(last=False)
-        return True
+        return self._seen.add(post_id)
 
     # -- the gap after a disconnect ---------------------------------------------
 
@@ -522,7 +448,7 @@ class XSource:
             usernames = _users(body.get("includes"))
             for tweet in reversed(_dicts(body.get("data"))):
                 try:
-                    post = tweet_to_post(tweet, usernames, collector=self._gap_collector,
+                    post = tweet_to_post(tweet, usernames, collector=self._collector,
                                          source_url=self._search_url,
                                          retrieved_at=self._clock())
                 except DecodeError as exc:
@@ -557,13 +483,13 @@ class XSource:
                     raise await _http_failure(resp, what)
                 return await _read_json(resp, what)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise _network_failure(exc, what) from None
+            raise network_failure(exc, what) from None
 
     async def _sync_rules_until_done(self, session: aiohttp.ClientSession) -> None:
         while True:
             try:
                 await self.sync_rules(session)
-            except _Failure as failure:
+            except SourceFailure as failure:
                 await self._wait_after(failure, "retrying the rules")
                 continue
             self._http.reset()

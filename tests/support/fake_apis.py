@@ -46,16 +46,40 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.archive_export import iter_day
 from monitor.archive_verify import day_folders
+from monitor.codec import encode_post
 from monitor.model import Post
 from monitor.sources.base import Rejected, Source, SourceContext
 from monitor.sources.cursor import MemoryCursorStore
 
-__all__ = ["FakeFeeds", "FakeReddit", "FakeX", "Hooks", "MonitorRun", "Pump", "Seen", "comment",
-           "link", "tweet"]
+__all__ = ["FROZEN", "FakeFeeds", "FakeReddit", "FakeX", "Hooks", "MonitorRun", "Pump", "Seen",
+           "comment", "eventually", "link", "portable", "tweet"]
 
 TESTS = Path(__file__).parents[1]
 #: The runtime tests' ruleset: campaign hashtag #keep4o.
 RULES = TESTS / "runtime" / "rules"
+#: retrieved_at of every post in golden comparisons
+FROZEN = datetime(2025, 8, 14, 12, 0, tzinfo=UTC)
+
+
+def portable(posts: Iterable[Post], base: str) -> list[dict[str, Any]]:
+    """Posts as JSON records for golden files: no ``raw``, the fake's address as http://FAKE."""
+    records = []
+    for post in posts:
+        record = orjson.loads(encode_post(post))
+        record.pop("raw", None)
+        records.append(record)
+    return orjson.loads(orjson.dumps(records).decode().replace(base, "http://FAKE"))
+
+
+async def eventually(condition: Callable[[], object], timeout: float = 10.0,
+                     what: str = "the condition") -> float:
+    """Poll ``condition`` on the event loop until true; seconds it took."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what} did not hold within {timeout} s")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
 
 
 @dataclass(slots=True, frozen=True)
@@ -106,9 +130,9 @@ class FakeAPI:
     async def _start(self) -> None:
         app = web.Application(middlewares=[self._middleware])
         app.add_routes(self.routes())
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = self._runner.addresses[0][1]
 
@@ -231,6 +255,8 @@ class FakeX(FakeAPI):
         self.stream_connects = 0
         self._streams: list[asyncio.Queue[Any]] = []
         self._next_rule = 1_955_000_000_000_000_000
+        #: bodies of the POSTs to the rules endpoint, in order
+        self.rule_posts: list[bytes] = []
         self.bytes_written = 0
 
     def routes(self) -> list[web.RouteDef]:
@@ -366,8 +392,10 @@ class FakeX(FakeAPI):
     async def _post_rules(self, request: web.Request) -> web.Response:
         if (refused := self._authorized(request)) is not None:
             return refused
+        raw = await request.read()
+        self.rule_posts.append(raw)
         try:
-            body = orjson.loads(await request.read())
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             body = None
         if not isinstance(body, dict) or not ({"add", "delete"} & set(body)):
@@ -585,6 +613,8 @@ class FakeFeeds(FakeAPI):
     def __init__(self) -> None:
         super().__init__()
         self.feeds: dict[str, _Feed] = {}
+        #: (path, status) of every answer, in order
+        self.answers: list[tuple[str, int]] = []
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/{path:.+}", self._feed)]
@@ -607,6 +637,14 @@ class FakeFeeds(FakeAPI):
         return self.seen(path)
 
     async def _feed(self, request: web.Request) -> web.Response:
+        response = self._answer(request)
+        self.answers.append((request.path, response.status))
+        return response
+
+    def statuses(self, path: str) -> list[int]:
+        return [status for where, status in list(self.answers) if where == path]
+
+    def _answer(self, request: web.Request) -> web.Response:
         feed = self.feeds.get(request.path)
         if feed is None:
             return web.Response(status=404, text="no such feed")
