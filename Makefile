@@ -30,7 +30,7 @@ test-deps:
 
 ## test: install what the tests need and run the whole suite
 test: $(STAMP) test-deps
-	$(BIN)/ruff check monitor tests
+	$(BIN)/ruff check monitor tests grafana
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## dashboards: regenerate grafana/dashboards/*.json from the code in grafana/
@@ -39,7 +39,7 @@ dashboards: $(STAMP)
 	$(BIN)/python -m grafana.build
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor tests
+	$(BIN)/ruff check monitor tests grafana
 
 clean:
 	rm -rf $(VENV) archive state .pytest_cache
