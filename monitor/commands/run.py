@@ -40,7 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="run the monitor in this process (the embedded default)",
                        description="Collect, tag, count and archive posts in one process.")
     p.add_argument("--source", dest="sources", action="append", metavar="URI",
-                   help="a source URI, repeatable: replay:FILE[?speed=max|realtime|Nx]")
+                   help="a source URI, repeatable: replay:FILE[?speed=..&resume=true], "
+                        "bluesky:[wss://HOST/subscribe], mastodon:https://INSTANCE[,…], "
+                        "x:[https://HOST], reddit:r/SUB[+SUB], rss:URL[?every=S], "
+                        "mqtt://HOST:PORT/TOPIC")
     p.add_argument("--config", type=Path, help="a TOML file; flags override it")
     p.add_argument("--rules", type=Path, help="ruleset folder (default: the shipped keep4o)")
     p.add_argument("--metrics-addr", help="serve /metrics on HOST:PORT (default 127.0.0.1:9464)")

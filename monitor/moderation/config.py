@@ -16,6 +16,8 @@ DEFAULT_TRUSTED_DOMAINS: tuple[str, ...] = (
     "mastodon.social", "youtube.com", "youtu.be", "instagram.com", "tiktok.com",
     "threads.net", "wikipedia.org", "github.com", "openai.com", "archive.org",
     "medium.com", "substack.com", "imgur.com", "google.com",
+    # the community shares its conversations and petitions through these
+    "chatgpt.com", "chat.openai.com", "chng.it", "change.org",
 )
 
 

@@ -87,8 +87,10 @@ def _content_spam(item: Observed) -> bool:
 
 
 def _on_campaign(item: Observed) -> bool:
+    """About the campaign: a theme, claim or reason, or its hashtag and core terms together
+    (a slogan like "4o mattered. Our voices matter. #keep4o" carries no theme)."""
     tags = item.tags
-    return bool(tags.themes or tags.claim or tags.reasons)
+    return bool(tags.themes or tags.claim or tags.reasons) or tags.relevance >= 0.5
 
 
 def near_duplicate(state: ModerationState, item: Observed) -> Flag | None:
@@ -101,8 +103,7 @@ def near_duplicate(state: ModerationState, item: Observed) -> Flag | None:
     # Coordinated on-topic posting ("Day 100 without 4o #keep4o") is collective action,
     # not spam: a cluster is a flood when it promotes (an untrusted link, or a content
     # spam rule agrees) or, when very large, when it is not about the campaign at all.
-    promotes = _content_spam(item) or any(
-        not state.is_trusted(registrable_domain(domain_of(u))) for u in item.links)
+    promotes = _content_spam(item) or any(not state.is_trusted(domain_of(u)) for u in item.links)
     if not promotes and (posts < config.near_duplicate_large_cluster or _on_campaign(item)):
         return None
     return Flag("spam", "medium", "moderation.near_duplicate",
@@ -112,9 +113,8 @@ def near_duplicate(state: ModerationState, item: Observed) -> Flag | None:
 def link_promotion(state: ModerationState, item: Observed) -> Flag | None:
     """One untrusted domain pushed by many posts in the window."""
     worst, worst_count = "", 0
-    for domain in {registrable_domain(domain_of(u)) for u in item.links}:
-        if not domain or state.is_trusted(domain):
-            continue
+    hosts = {domain_of(u) for u in item.links}
+    for domain in {registrable_domain(h) for h in hosts if h and not state.is_trusted(h)}:
         count = state.domains.add(domain, item.now)
         if count > worst_count:
             worst, worst_count = domain, count

@@ -33,10 +33,12 @@ _NOT_WORD = re.compile(r"[^\w#]+|\d+|_+")
 _HASHES = 24
 _ROWS = 4
 _BANDS = _HASHES // _ROWS
-_MERSENNE = np.uint64((1 << 61) - 1)
 _rng = np.random.default_rng(20250813)  # fixed: signatures must agree across processes
-_A = _rng.integers(1, (1 << 31) - 1, size=_HASHES, dtype=np.uint64)
-_B = _rng.integers(0, (1 << 31) - 1, size=_HASHES, dtype=np.uint64)
+# Multiply-add modulo 2**64 with odd multipliers permutes the 64-bit word hashes; the
+# xor-shift mixes the high bits down so each of the _HASHES orders is unrelated.
+_A = _rng.integers(0, 2**64, size=_HASHES, dtype=np.uint64, endpoint=False) | np.uint64(1)
+_B = _rng.integers(0, 2**64, size=_HASHES, dtype=np.uint64, endpoint=False)
+_SHIFT = np.uint64(29)
 
 
 def normalize_for_dedup(text: str) -> str:
@@ -46,7 +48,7 @@ def normalize_for_dedup(text: str) -> str:
 
 
 def _word_hash(word: str) -> bytes:
-    return hashlib.blake2b(word.encode(), digest_size=4).digest()
+    return hashlib.blake2b(word.encode(), digest_size=8).digest()
 
 
 def minhash(words: set[str]) -> np.ndarray:
@@ -66,8 +68,10 @@ def minhash_batch(word_sets: list[set[str]]) -> np.ndarray:
     if not total:
         return out
     digests = b"".join(_word_hash(w) for ws in word_sets for w in ws)
-    x = np.frombuffer(digests, dtype=np.uint32).astype(np.uint64)
-    values = (x[:, None] * _A[None, :] + _B[None, :]) % _MERSENNE
+    x = np.frombuffer(digests, dtype=np.uint64)
+    with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the point
+        values = x[:, None] * _A[None, :] + _B[None, :]
+    values ^= values >> _SHIFT
     nonempty = [i for i, c in enumerate(counts) if c]
     starts = np.cumsum([0] + [counts[i] for i in nonempty[:-1]])
     out[nonempty] = np.minimum.reduceat(values, starts, axis=0)
@@ -79,7 +83,8 @@ class _Cluster:
     signature: np.ndarray
     keys: tuple[bytes, ...]
     times: deque[float]
-    authors: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    #: author -> last time seen in this cluster, oldest first (expire with the window)
+    authors: OrderedDict[str, float] = field(default_factory=OrderedDict)
 
 
 class NearDuplicateIndex:
@@ -172,10 +177,12 @@ class NearDuplicateIndex:
             cluster.times.popleft()
         cluster.times.append(now)
         if author is not None:
-            cluster.authors[author] = None
+            cluster.authors[author] = now
             cluster.authors.move_to_end(author)
-            while len(cluster.authors) > self.max_cluster_events:
-                cluster.authors.popitem(last=False)
+        authors = cluster.authors
+        while authors and (len(authors) > self.max_cluster_events
+                           or next(iter(authors.values())) <= horizon):
+            authors.popitem(last=False)
         self._expire(self._singletons, horizon)
         self._expire(self._clusters, horizon)
         return len(cluster.times), max(1, len(cluster.authors))

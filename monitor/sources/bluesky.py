@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,12 +45,15 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 import orjson
 
-from monitor import __version__
 from monitor.codec import MAX_RECORD_BYTES, DecodeError, format_time, parse_time, post_from_mapping
 from monitor.model import Post
 from monitor.sources import SourceError
 from monitor.sources.backoff import Backoff, parse_retry_after
 from monitor.sources.base import Rejected, SourceContext
+from monitor.sources.http import status_kind
+from monitor.sources.names import collector as collector_name
+from monitor.sources.names import user_agent
+from monitor.sources.seen import RecentIds
 from monitor.textutil import extract_hashtags
 
 __all__ = ["COLLECTION", "PUBLIC_INSTANCES", "BlueskySource", "CampaignFilter",
@@ -64,7 +66,7 @@ PUBLIC_INSTANCES: tuple[str, ...] = tuple(
     f"wss://jetstream{n}.us-{region}.bsky.network/subscribe"
     for region in ("east", "west") for n in (1, 2))
 COLLECTION = "app.bsky.feed.post"
-USER_AGENT = f"social-monitor/{__version__} (+bluesky jetstream)"
+USER_AGENT = user_agent("+bluesky jetstream")
 _TAG_FACET = "app.bsky.richtext.facet#tag"
 _LINK_FACET = "app.bsky.richtext.facet#link"
 _CLOSED = object()
@@ -110,23 +112,6 @@ class CampaignFilter:
         return self._terms is not None and self._terms.search(text) is not None
 
 
-class _Recent:
-    """The last ``size`` ids passed on, oldest forgotten first."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def add(self, key: str) -> bool:
-        """Remember ``key``; False when it was already remembered."""
-        if key in self._ids:
-            return False
-        self._ids[key] = None
-        if len(self._ids) > self.size:
-            self._ids.popitem(last=False)
-        return True
-
-
 def _post_id(uri: str | None) -> str | None:
     return f"bluesky:{uri}" if isinstance(uri, str) and _POST_URI.fullmatch(uri) else None
 
@@ -160,7 +145,7 @@ def record_hashtags(record: Mapping[str, Any], text: str) -> list[str]:
 
 
 def event_to_post(event: Mapping[str, Any], *, endpoint: str, retrieved_at: datetime,
-                  collector: str = f"monitor/{__version__} bluesky") -> Post:
+                  collector: str = collector_name("bluesky")) -> Post:
     """A Jetstream commit event creating a post, as a Post; DecodeError if malformed."""
     did, commit = event.get("did"), event.get("commit")
     if not isinstance(did, str) or not did.startswith("did:") or not isinstance(commit, dict):
@@ -228,7 +213,7 @@ class BlueskySource:
         self.settings = settings or JetstreamSettings()
         self.cursor_key = cursor_key
         self.filter = CampaignFilter(self.context.hashtags, self.context.terms)
-        self.collector = f"monitor/{__version__} bluesky"
+        self.collector = collector_name("bluesky")
         #: time_us of the last event read (any kind); where a reconnect resumes
         self.last_time_us: int | None = None
 
@@ -273,7 +258,7 @@ class BlueskySource:
     async def stream(self) -> AsyncIterator[Post | Rejected]:
         settings, context, name = self.settings, self.context, self.name
         backoff = Backoff(settings.backoff_base, settings.backoff_cap)
-        recent = _Recent(settings.remember)
+        recent: RecentIds[str] = RecentIds(settings.remember)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout)
         index, sessions = 0, 0
         async with aiohttp.ClientSession(headers={"User-Agent": USER_AGENT},
@@ -300,7 +285,7 @@ class BlueskySource:
                                 yield item  # type: ignore[misc]
                         log.warning("bluesky: %s closed the connection", endpoint)
                     except aiohttp.WSServerHandshakeError as exc:
-                        kind = _status_kind(exc.status)
+                        kind = status_kind(exc.status)
                         retry_after = parse_retry_after((exc.headers or {}).get("Retry-After"))
                         log.warning("bluesky: %s refused the connection: HTTP %d",
                                     endpoint, exc.status)
@@ -324,7 +309,7 @@ class BlueskySource:
                 context.up(name, False)
 
     async def _next(self, ws: aiohttp.ClientWebSocketResponse, endpoint: str,
-                    recent: _Recent) -> Post | Rejected | object:
+                    recent: RecentIds[str]) -> Post | Rejected | object:
         """The next post or rejection of one connection; _CLOSED once it closes."""
         while True:
             message = await ws.receive(timeout=self.settings.stall)
@@ -377,12 +362,4 @@ class BlueskySource:
             return Rejected(self.name, "bad_field", repr(exc)[:120], f"{endpoint} time_us={time_us}")
         post.checkpoint = (self.cursor_key, str(time_us))
         return post
-
-
-def _status_kind(status: int) -> str:
-    if status == 429:
-        return "rate_limited"
-    if status in (401, 403):
-        return "auth"
-    return "http_5xx" if status >= 500 else "http_4xx"
 

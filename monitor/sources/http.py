@@ -30,7 +30,7 @@ def status_kind(status: int) -> str:
 
 
 def network_failure(exc: BaseException, what: str | None = None) -> SourceFailure:
-    """A ``timeout`` or ``connect`` failure from a network exception, ``what`` naming the request."""
+    """A ``timeout`` or ``connect`` failure from a network error; ``what`` names the request."""
     kind = "timeout" if isinstance(exc, TimeoutError) else "connect"
     name = exc.__class__.__name__
     if what is None:
@@ -40,7 +40,7 @@ def network_failure(exc: BaseException, what: str | None = None) -> SourceFailur
 
 async def read_body(resp: aiohttp.ClientResponse, limit: int, what: str,
                     kind: str = "protocol") -> bytes:
-    """The whole body, or a ``kind`` SourceFailure as soon as it is known to pass ``limit`` bytes."""
+    """The whole body, or a ``kind`` SourceFailure as soon as it is known to pass ``limit``."""
     if (resp.content_length or 0) > limit:
         raise SourceFailure(kind, f"{what}: response of {resp.content_length} bytes, over {limit}")
     body = bytearray()

@@ -51,14 +51,13 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from monitor import __version__
 from monitor.codec import MAX_RECORD_BYTES, DecodeError, format_time, post_from_mapping
 from monitor.model import Post
 from monitor.sources import SourceError
 from monitor.sources.backoff import Backoff, parse_retry_after
 from monitor.sources.base import Rejected, SourceContext
-from monitor.sources.http import SourceFailure, read_body, status_kind
 from monitor.sources.html import parse_html
+from monitor.sources.http import SourceFailure, read_body, status_kind
 from monitor.sources.names import collector as collector_name
 from monitor.sources.names import user_agent
 from monitor.textutil import extract_hashtags
@@ -464,7 +463,7 @@ class MastodonSource:
                     _check(response)
                     if not response.content_type.startswith("text/event-stream"):
                         raise SourceFailure("protocol", f"{response.content_type} is not an "
-                                                     "event stream")
+                                                          "event stream")
                     self.context.up(self.name, True)
                     if sessions:
                         self.context.reconnected(self.name)

@@ -38,12 +38,13 @@ import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
-from monitor import __version__
 from monitor.codec import DecodeError, decode_post
 from monitor.model import Post
 from monitor.sources import SourceError
 from monitor.sources.backoff import Backoff
 from monitor.sources.base import Rejected, SourceContext
+from monitor.sources.names import collector
+from monitor.sources.secret import Secret
 
 __all__ = ["ENV_PASSWORD", "ENV_USERNAME", "MqttSource", "client_identifier"]
 
@@ -82,12 +83,13 @@ class MqttSource:
         self.keepalive, self.timeout = keepalive, timeout
         env = self.context.environ
         self._username = env.get(ENV_USERNAME) or None
-        self._password = env.get(ENV_PASSWORD) or None
+        password = env.get(ENV_PASSWORD) or None
+        self._password = Secret(password) if password is not None else None
         if self._password is not None and self._username is None:
             raise SourceError(f"mqtt: {ENV_PASSWORD} is set but {ENV_USERNAME} is not; set both")
         host_part = f"[{host}]" if ":" in host else host
         self.url = f"mqtt://{host_part}:{port}/{topic}"
-        self.collector = f"monitor/{__version__} mqtt"
+        self.collector = collector("mqtt")
         self._client: aiomqtt.Client | None = None
 
     @classmethod
@@ -130,8 +132,9 @@ class MqttSource:
     def _new_client(self) -> aiomqtt.Client:
         client = aiomqtt.Client(
             self.host, self.port, identifier=self.client_id, clean_session=False,
-            username=self._username, password=self._password, keepalive=self.keepalive,
-            timeout=self.timeout, max_queued_incoming_messages=_INCOMING_LIMIT,
+            username=self._username,
+            password=self._password.reveal() if self._password is not None else None,
+            keepalive=self.keepalive, timeout=self.timeout, max_queued_incoming_messages=_INCOMING_LIMIT,
             logger=logging.getLogger(f"{__name__}.paho"),
         )
         # aiomqtt has no option for it: acknowledge each QoS 1 message ourselves, once

@@ -29,6 +29,7 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,8 +44,9 @@ from monitor.model import Post
 from monitor.sources import SourceError
 from monitor.sources.backoff import Backoff, parse_retry_after
 from monitor.sources.base import Rejected, SourceContext
-from monitor.sources.http import SourceFailure, network_failure, read_body, status_kind
+from monitor.sources.http import SourceFailure, read_body, status_kind
 from monitor.sources.names import collector
+from monitor.sources.polling import PollHealth, poll_forever
 from monitor.sources.secret import Secret
 from monitor.sources.seen import RecentIds
 from monitor.textutil import extract_links
@@ -244,9 +246,7 @@ class RedditSource:
         self._anchors: dict[str, str | None] = {}
         self._empty_polls: dict[str, int] = {}
         self._seen: RecentIds[str] = RecentIds(self.timings.remember)
-        #: last health reported (None: nothing yet); reconnects count only after an up
-        self._up: bool | None = None
-        self._was_up = False
+        self._health = PollHealth(self.context, self.name, f"r/{subreddits}", log)
 
     def __repr__(self) -> str:
         return f"RedditSource('r/{self.subreddits}')"
@@ -299,41 +299,29 @@ class RedditSource:
         async with aiohttp.ClientSession(headers={"User-Agent": self.user_agent},
                                          timeout=timeout) as session:
             try:
-                while True:
-                    try:
-                        for listing, kind in LISTINGS:
-                            async for item in self._poll(session, listing, kind):
-                                yield item
-                    except SourceFailure as failure:
-                        await self._wait_after(failure)
-                        continue
-                    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                        await self._wait_after(network_failure(exc))
-                        continue
-                    self._backoff.reset()
-                    await asyncio.sleep(self.timings.every * self._rng.uniform(0.9, 1.1))
+                async with aclosing(poll_forever(
+                        lambda: self._poll_all(session), every=self.timings.every,
+                        backoff=self._backoff, rng=self._rng,
+                        wait_after=self._wait_after)) as items:
+                    async for item in items:
+                        yield item
             finally:
                 self.context.up(self.name, False)
 
+    async def _poll_all(self, session: aiohttp.ClientSession) -> AsyncIterator[Post | Rejected]:
+        for listing, kind in LISTINGS:
+            async for item in self._poll(session, listing, kind):
+                yield item
+
     async def _wait_after(self, failure: SourceFailure) -> None:
         self.context.error(self.name, failure.kind)
-        if self._up is not False:
-            self.context.up(self.name, False)
-            self._up = False
+        self._health.mark_down()
         retry_after = failure.retry_after
         if failure.kind == "rate_limited" and retry_after is None:
             retry_after = self.budget.reset_in() or None
         delay = self._backoff.next_delay(retry_after)
         log.warning("reddit: r/%s: %s; retrying in %.1f s", self.subreddits, failure, delay)
         await asyncio.sleep(delay)
-
-    def _mark_up(self) -> None:
-        if self._up is False and self._was_up:
-            self.context.reconnected(self.name)
-            log.info("reddit: r/%s: reachable again", self.subreddits)
-        if not self._up:
-            self.context.up(self.name, True)
-        self._up = self._was_up = True
 
     # -- requests ------------------------------------------------------------------
 
@@ -358,7 +346,7 @@ class RedditSource:
             hint = (f"; check {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}"
                     if status in (400, 401, 403) else "")
             raise SourceFailure("auth" if kind == "http_4xx" else kind,
-                           f"the token endpoint answered HTTP {status}{hint}", wait)
+                                f"the token endpoint answered HTTP {status}{hint}", wait)
         try:
             answer = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -367,8 +355,9 @@ class RedditSource:
         if not isinstance(token, str) or not token:
             error = answer.get("error") if isinstance(answer, dict) else None
             code = error if isinstance(error, str) and re.fullmatch(r"[a-z_]{1,40}", error) else ""
-            raise SourceFailure("auth", f"the token endpoint gave no token{f' ({code})' if code else ''};"
-                                   f" check {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}")
+            given = f" ({code})" if code else ""
+            raise SourceFailure("auth", f"the token endpoint gave no token{given}; "
+                                        f"check {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}")
         expires = answer.get("expires_in")
         lifetime = float(expires) if isinstance(expires, int | float) else 3600.0
         self._token = Secret(token)
@@ -397,14 +386,14 @@ class RedditSource:
                     hint = " (no such subreddit, or private?)" if resp.status in (
                         302, 403, 404) else ""
                     raise SourceFailure(status_kind(resp.status),
-                                   f"GET {path}: HTTP {resp.status}{hint}",
-                                   parse_retry_after(resp.headers.get("Retry-After")))
+                                        f"GET {path}: HTTP {resp.status}{hint}",
+                                        parse_retry_after(resp.headers.get("Retry-After")))
                 body = await read_body(resp, _MAX_RESPONSE, f"GET {path}")
             try:
                 answer = orjson.loads(body)
             except orjson.JSONDecodeError:
                 raise SourceFailure("malformed", f"GET {path}: invalid JSON") from None
-            self._mark_up()
+            self._health.mark_up()
             return answer
         raise SourceFailure("auth", f"GET {path}: HTTP 401 with a fresh token")
 

@@ -23,6 +23,7 @@ import random
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -38,10 +39,11 @@ from monitor.model import Post
 from monitor.sources import SourceError
 from monitor.sources.backoff import Backoff, parse_retry_after
 from monitor.sources.base import Rejected, SourceContext
-from monitor.sources.http import SourceFailure, network_failure, read_body, status_kind
-from monitor.sources.names import collector, user_agent
-from monitor.sources.seen import RecentIds
 from monitor.sources.html import parse_html
+from monitor.sources.http import SourceFailure, read_body, status_kind
+from monitor.sources.names import collector, user_agent
+from monitor.sources.polling import PollHealth, poll_forever
+from monitor.sources.seen import RecentIds
 
 __all__ = ["FeedEntry", "FeedError", "FeedSource", "FeedTimings", "html_to_text", "parse_feed",
            "parse_xml"]
@@ -241,9 +243,7 @@ class FeedSource:
         self._etag: str | None = None
         self._modified: str | None = None
         self._seen: RecentIds[str] = RecentIds(self.timings.remember)
-        #: last health reported (None: nothing yet); reconnects count only after an up
-        self._up: bool | None = None
-        self._was_up = False
+        self._health = PollHealth(self.context, self.name, url, log)
         self._collector = collector("rss")
 
     def __repr__(self) -> str:
@@ -303,40 +303,27 @@ class FeedSource:
         headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
         async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
             try:
-                while True:
-                    try:
-                        items = await self._poll(session)
-                    except SourceFailure as failure:
-                        await self._wait_after(failure)
-                        continue
-                    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                        await self._wait_after(network_failure(exc))
-                        continue
-                    self._backoff.reset()
-                    for item in items:
+                async with aclosing(poll_forever(
+                        lambda: self._poll_items(session), every=self.timings.every,
+                        backoff=self._backoff, rng=self._rng,
+                        wait_after=self._wait_after)) as items:
+                    async for item in items:
                         yield item
-                    await asyncio.sleep(self.timings.every * self._rng.uniform(0.9, 1.1))
             finally:
                 self.context.up(self.name, False)
 
+    async def _poll_items(self, session: aiohttp.ClientSession) -> AsyncIterator[Post | Rejected]:
+        for item in await self._poll(session):
+            yield item
+
     async def _wait_after(self, failure: SourceFailure) -> None:
         self.context.error(self.name, failure.kind)
-        if self._up is not False:
-            self.context.up(self.name, False)
-            self._up = False
+        self._health.mark_down()
         delay = self._backoff.next_delay(failure.retry_after)
         if failure.kind in ("http_4xx", "auth", "malformed", "protocol"):
             delay = max(delay, self.timings.every)  # no sooner than the next regular poll
         log.warning("rss: %s: %s; next attempt in %.1f s", self.url, failure, delay)
         await asyncio.sleep(delay)
-
-    def _mark_up(self) -> None:
-        if self._up is False and self._was_up:
-            self.context.reconnected(self.name)
-            log.info("rss: %s: reachable again", self.url)
-        if not self._up:
-            self.context.up(self.name, True)
-        self._up = self._was_up = True
 
     async def _poll(self, session: aiohttp.ClientSession) -> list[Post | Rejected]:
         """One conditional GET: the new items, oldest first (empty on 304)."""
@@ -347,7 +334,7 @@ class FeedSource:
             headers["If-Modified-Since"] = self._modified
         async with session.get(self.url, headers=headers, max_redirects=5) as resp:
             if resp.status == 304:
-                self._mark_up()
+                self._health.mark_up()
                 self._etag = self._validator(resp.headers.get("ETag")) or self._etag
                 return []
             if resp.status != 200:
@@ -358,7 +345,7 @@ class FeedSource:
             etag = self._validator(resp.headers.get("ETag"))
             modified = self._validator(resp.headers.get("Last-Modified"))
             final_url = str(resp.url)
-        self._mark_up()
+        self._health.mark_up()
         try:
             entries = list(parse_feed(body, final_url))
         except FeedError as exc:

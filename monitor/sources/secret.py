@@ -6,7 +6,7 @@ __all__ = ["Secret"]
 
 
 class Secret:
-    """A credential that shows as ``<secret>`` in reprs, logs and tracebacks; ``reveal()`` to use it."""
+    """A credential shown as ``<secret>`` in reprs, logs and tracebacks; ``reveal()`` uses it."""
 
     __slots__ = ("_value",)
 

@@ -11,7 +11,7 @@ __all__ = ["RecentIds"]
 K = TypeVar("K", bound=Hashable)
 
 
-class RecentIds(Generic[K]):  # noqa: UP046 - Python 3.11
+class RecentIds(Generic[K]):
     """The last ``size`` ids added, oldest forgotten first; iterates oldest first."""
 
     def __init__(self, size: int) -> None:

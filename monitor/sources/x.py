@@ -133,7 +133,7 @@ async def _http_failure(resp: aiohttp.ClientResponse, what: str) -> SourceFailur
     except (orjson.JSONDecodeError, aiohttp.ClientError, OSError, TimeoutError):
         pass
     return SourceFailure(status_kind(resp.status), f"{what}: HTTP {resp.status}{problem}",
-                    _server_wait(resp.status, resp.headers))
+                         _server_wait(resp.status, resp.headers))
 
 
 async def _read_json(resp: aiohttp.ClientResponse, what: str) -> dict[str, Any]:
@@ -344,7 +344,7 @@ class XSource:
                     failure = network_failure(exc, "the stream")
                 else:  # our own stall timer
                     failure = SourceFailure("timeout", f"the stream stalled: no data for "
-                                                  f"{self.timings.stall:g} s")
+                                                       f"{self.timings.stall:g} s")
                 await self._wait_after(failure, "reconnecting")
 
     async def _read(self, session: aiohttp.ClientSession,
@@ -398,9 +398,9 @@ class XSource:
                             if self._remember(post_id):
                                 post.checkpoint = (self.cursor_key, str(since))
                                 yield post
-                            raise SourceFailure(failure.kind, f"recent search for the gap after "
-                                           f"post {since}: {failure}",
-                                           failure.retry_after) from None
+                            raise SourceFailure(failure.kind, f"recent search for the gap "
+                                                f"after post {since}: {failure}",
+                                                failure.retry_after) from None
             if not self._remember(post_id):
                 continue
             if gap_from is None:

@@ -226,7 +226,10 @@ class _Reader:
                 high = 1.0 if name.endswith("jaccard") else 10_000_000
                 number = self.number(raw, line, what, 0.01 if isinstance(default, float) else 1,
                                      high)
-                if number is not None:
+                if number is not None and isinstance(default, int) and number != int(number):
+                    self.fail(line, f"{what} is {raw}; it counts posts or entries, so it must be "
+                                    "a whole number")
+                elif number is not None:
                     setattr(config, name, int(number) if isinstance(default, int) else number)
 
     def read_label(self, node: Any, line: int, rs: Ruleset) -> None:

@@ -23,13 +23,13 @@ import pytest
 from monitor.cli import main
 from monitor.codec import MAX_RECORD_BYTES
 from monitor.sources import SourceContext, SourceError, open_source
+from monitor.sources.backoff import Backoff
 from monitor.sources.cursor import MemoryCursorStore
 from monitor.sources.x import (
     DEFAULT_API,
     ENV_TOKEN,
     FIELDS,
     RULE_TAG,
-    DocumentedBackoff,
     XSource,
     XTimings,
 )
@@ -165,7 +165,8 @@ async def test_a_disconnect_mid_stream_is_filled_from_recent_search_without_gap_
         (str(BASE_ID + 3), str(BASE_ID + 234))}
     assert [("next_token" in s) for s in searches] == [False, True, True]
     assert all(s["query"] == "#keep4o" and s["max_results"] == "100" for s in searches)
-    assert {p.collector.split()[-1] for p in pump.posts[3:233]} == {"x-recent-search"}
+    assert {p.source_url.removeprefix(fake_x.url) for p in pump.posts[3:233]} == {X_SEARCH}
+    assert {p.collector.split()[-1] for p in pump.posts} == {"x"}
     assert hooks.reconnects == 1 and hooks.ups[:3] == [True, False, True]
     assert hooks.errors == ["connect"]
     assert cursors.get(source.cursor_key) == str(BASE_ID + 236)
@@ -257,17 +258,17 @@ async def test_http_errors_back_off_exponentially(fake_x: FakeX) -> None:
 
 def test_the_documented_schedules() -> None:
     rng = random.Random(3)
-    network = DocumentedBackoff(0.25, 16.0, linear=True, rng=rng)
+    network = Backoff(0.25, 16.0, rng=rng, linear=True, floor=True)
     floors = [0.0, 0.25, 0.5, 0.75]
     for floor in floors:
         assert floor <= network.next_delay() <= floor + 0.25
     for _ in range(100):
         delay = network.next_delay()
     assert 16.0 <= delay <= 16.25
-    http = DocumentedBackoff(5.0, 320.0, rng=rng)
+    http = Backoff(5.0, 320.0, rng=rng, floor=True)
     for floor in (5, 10, 20, 40, 80, 160, 320, 320):
         assert floor <= http.next_delay() <= floor * 1.25
-    rate = DocumentedBackoff(60.0, 960.0, rng=rng)
+    rate = Backoff(60.0, 960.0, rng=rng, floor=True)
     assert 60 <= rate.next_delay() <= 75 and 120 <= rate.next_delay() <= 150
     assert rate.next_delay(retry_after=900.0) >= 900.0
     rate.reset()

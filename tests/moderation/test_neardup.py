@@ -1,0 +1,223 @@
+"""NearDuplicateIndex: what spammers vary is ignored, everything else is not; memory is bounded."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from monitor.moderation.neardup import (
+    NearDuplicateIndex,
+    minhash,
+    minhash_batch,
+    normalize_for_dedup,
+)
+from tests.moderation.synth import ordinary_posts, unique_text
+
+FLOOD = "Get GPT-4o back at https://gpt4o-back.app/?ref=a1B2c3 🔥 unlimited, no subscription #keep4o"
+
+#: The flood text as bots vary it; each must land in the flood's cluster.
+VARIANTS = {
+    "another link": "Get GPT-4o back at https://try.gpt4o-back.app/r/Zx9Qp 🔥 unlimited, no subscription #keep4o",
+    "a bare link": "Get GPT-4o back at gpt4o-back.app 🔥 unlimited, no subscription #keep4o",
+    "a mention": "@sama Get GPT-4o back at https://gpt4o-back.app/?ref=a1B2c3 🔥 unlimited, no subscription #keep4o",
+    "other emoji": "✅✨ Get GPT-4o back at https://gpt4o-back.app/?ref=a1B2c3 unlimited, no subscription #keep4o",
+    "other digits": "Get GPT-5o back at https://gpt4o-back.app/?ref=77 🔥 unlimited 24/7, no subscription #keep4o",
+    "upper case": "GET GPT-4O BACK AT HTTPS://GPT4O-BACK.APP/?REF=A1B2C3 🔥 UNLIMITED, NO SUBSCRIPTION #KEEP4O",
+    "a word inserted": "Get GPT-4o back now at https://gpt4o-back.app/?ref=a1B2c3 🔥 unlimited, no subscription #keep4o",
+    "a word removed": "Get GPT-4o at https://gpt4o-back.app/?ref=a1B2c3 🔥 unlimited, no subscription #keep4o",
+}
+
+
+
+def test_normalizing_drops_links_mentions_digits_emoji_and_case() -> None:
+    assert normalize_for_dedup("@sama GET GPT-4o back at https://x.io/?ref=9 🔥 www.y.com/z z.app") \
+        == "get gpt o back at"
+    assert normalize_for_dedup("Signed! 🙏 #keep4o") == "signed #keep o"
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS.values()), ids=list(VARIANTS))
+def test_a_variant_joins_the_cluster_of_the_original(variant: str) -> None:
+    index = NearDuplicateIndex(600)
+    assert index.observe(FLOOD, "bot-1", 0) == (1, 1)
+    assert index.observe(variant, "bot-2", 10) == (2, 2)
+    assert len(index) == 1
+
+
+def test_every_variant_counts_toward_one_cluster_with_its_distinct_authors() -> None:
+    index = NearDuplicateIndex(600)
+    seen = [index.observe(text, f"bot-{i % 3}", i * 20)
+            for i, text in enumerate([FLOOD, *VARIANTS.values()])]
+    assert seen[-1] == (9, 3)
+    assert [posts for posts, _ in seen] == list(range(1, 10))
+
+
+def _without(word: str) -> str:
+    return " ".join(w for w in FLOOD.split() if w != word)
+
+
+@pytest.mark.parametrize("variant", [
+    *(pytest.param(_without(w), id=f"without {w}") for w in FLOOD.split()),
+    *(pytest.param(FLOOD.replace("back", f"back {w}"), id=f"with {w}")
+      for w in ("now", "free", "finally", "really", "we")),
+])
+def test_any_one_word_more_or_less_keeps_a_text_in_its_cluster(variant: str) -> None:
+    index = NearDuplicateIndex(600)
+    index.observe(FLOOD, "bot-1", 0)
+    assert index.observe(variant, "bot-2", 10) == (2, 2)
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ("I miss talking to it every evening after work", "Bitcoin is doing something weird again today"),
+    ("The weather here is lovely today, off to the park",
+     "OpenAI retired the model with barely two weeks of notice"),
+    ("Sign the petition and share it with your friends",
+     "My cat knocked the plant over again this morning"),
+    (FLOOD, "Please sign the petition to keep GPT-4o https://www.change.org/p/keep-gpt-4o #keep4o"),
+])
+def test_unrelated_texts_stay_apart(first: str, second: str) -> None:
+    index = NearDuplicateIndex(600)
+    index.observe(first, "a", 0)
+    assert index.observe(second, "b", 1) == (1, 1)
+    assert len(index) == 2
+
+
+def test_unrelated_texts_sharing_one_common_word_stay_apart() -> None:
+    index = NearDuplicateIndex(600)
+    index.observe("We see you #keep4o", "a", 0)
+    second = ("my daughter asked where the nice robot went. what do I tell her "
+              "We won't stop #OpenSource4o")
+    assert index.observe(second, "b", 1) == (1, 1)
+
+
+def test_unrelated_ordinary_posts_almost_never_look_alike() -> None:
+    texts = [r["text"] for r in ordinary_posts(3_000, seed=11)]
+    index = NearDuplicateIndex(600)
+    words = index.word_sets(texts)
+    signatures = minhash_batch(words)
+    rng = random.Random(1)
+    pairs = alike = 0
+    while pairs < 5_000:
+        i, j = rng.randrange(len(texts)), rng.randrange(len(texts))
+        if i == j or not words[i] or not words[j]:
+            continue
+        if len(words[i] & words[j]) / len(words[i] | words[j]) >= 0.3:
+            continue
+        pairs += 1
+        estimate = np.count_nonzero(signatures[i] == signatures[j]) / signatures.shape[1]
+        alike += estimate >= index.min_jaccard
+    assert alike <= 1, f"{alike} of {pairs} unrelated pairs look like near-duplicates"
+
+
+@pytest.mark.parametrize("text", ["Signed! 🙏 #keep4o", "So true 😭", "This 👆 https://bsky.app/x/1",
+                                  "4o 4o 4o 4o 4o", "@OpenAI @sama 🔥🔥🔥"])
+def test_texts_shorter_than_min_words_are_never_clustered(text: str) -> None:
+    index = NearDuplicateIndex(600, min_words=4)
+    assert [index.observe(text, f"u{i}", i) for i in range(20)] == [(1, 1)] * 20
+    assert len(index) == 0
+    assert index.word_sets([text]) == [set()]
+
+
+def test_a_cluster_counts_only_posts_within_the_window() -> None:
+    index = NearDuplicateIndex(600)
+    index.observe(FLOOD, "a", 0)
+    assert index.observe(VARIANTS["a mention"], "b", 599)[0] == 2
+    assert index.observe(VARIANTS["other emoji"], "c", 1_000)[0] == 2  # the post at 0 expired
+
+
+def test_a_cluster_whose_last_post_left_the_window_is_forgotten() -> None:
+    index = NearDuplicateIndex(600)
+    index.observe(FLOOD, "a", 0)
+    index.observe(VARIANTS["a mention"], "b", 10)
+    index.observe(unique_text(1), "c", 100)
+    assert len(index) == 2
+    index.observe(unique_text(2), "d", 690)  # 680 s after the flood's last post
+    assert len(index) == 2  # the flood cluster went, the text at 100 is still within
+    index.observe(unique_text(3), "e", 2_000)
+    assert len(index) == 1
+    assert index.observe(FLOOD, "f", 2_001) == (1, 1)
+
+
+def test_distinct_authors_are_counted_within_the_window_too() -> None:
+    index = NearDuplicateIndex(600)
+    for i, author in enumerate(["a", "b", "c"]):
+        index.observe(FLOOD, author, i * 300)
+    assert index.observe(FLOOD, "d", 900) == (2, 2)  # only the posts at 600 (c) and 900 (d)
+
+
+def test_one_off_texts_are_bounded_by_max_singletons() -> None:
+    """A stream of 100,000 unique texts in one window: len() and memory stay at the cap."""
+    index = NearDuplicateIndex(600, max_singletons=2_000, max_clusters=200)
+    full = 0
+    for start in range(0, 100_000, 1_000):
+        texts = [unique_text(i) for i in range(start, start + 1_000)]
+        for i, (text, signature) in enumerate(zip(texts, minhash_batch(index.word_sets(texts)),
+                                                  strict=True)):
+            assert index.observe(text, f"u{start + i}", (start + i) * 0.001, signature) == (1, 1)
+        assert len(index) <= 2_000
+        if start + 1_000 == 2_000:
+            full = index.memory_bytes()  # the queue just reached its cap
+        elif start >= 2_000:
+            assert index.memory_bytes() <= full * 1.2, (start, index.memory_bytes(), full)
+    assert len(index) == 2_000
+
+
+def test_a_live_flood_survives_a_stream_of_unique_texts_between_its_posts() -> None:
+    """Clusters sit in a protected queue: one-off texts cannot push them out."""
+    index = NearDuplicateIndex(600, max_singletons=100, max_clusters=50)
+    index.observe(FLOOD, "bot-0", 0)
+    serial = 0
+    sizes = []
+    for k in range(1, 30):
+        now = k * 15.0
+        sizes.append(index.observe(FLOOD, f"bot-{k % 5}", now)[0])
+        for _ in range(500):  # 500 unique posts between two flood posts, 5x the singleton cap
+            serial += 1
+            now += 0.01
+            index.observe(unique_text(serial), f"u{serial}", now)
+        assert len(index) <= 150
+    assert sizes == list(range(2, 31))
+
+
+def test_a_live_flood_is_lost_when_the_singletons_queue_is_what_holds_it() -> None:
+    """The price of the bound: a text seen only once is evicted by max_singletons newer ones."""
+    index = NearDuplicateIndex(600, max_singletons=100)
+    index.observe(FLOOD, "bot-1", 0)
+    for i in range(100):
+        index.observe(unique_text(i), f"u{i}", 1 + i * 0.01)
+    assert index.observe(FLOOD, "bot-2", 5) == (1, 1)
+
+
+def test_minhash_batch_equals_minhash_of_each_text() -> None:
+    index = NearDuplicateIndex(600)
+    texts = [FLOOD, *VARIANTS.values(), "So true", "", unique_text(5), "4o mattered. Our voices matter."]
+    sets = index.word_sets(texts)
+    batch = minhash_batch(sets)
+    assert batch.shape == (len(texts), 24)
+    assert batch.dtype == np.uint64
+    for words, row in zip(sets, batch, strict=True):
+        if words:
+            np.testing.assert_array_equal(row, minhash(words))
+        else:
+            assert (row == np.iinfo(np.uint64).max).all()  # empty: never clustered
+
+
+def test_minhash_batch_of_nothing_is_an_empty_array() -> None:
+    assert minhash_batch([]).shape == (0, 24)
+    assert minhash_batch([set(), set()]).shape == (2, 24)
+
+
+def test_a_signature_from_the_batch_gives_the_same_answer_as_hashing_here() -> None:
+    texts = [FLOOD, *VARIANTS.values()]
+    hashed_here, from_batch = NearDuplicateIndex(600), NearDuplicateIndex(600)
+    signatures = minhash_batch(from_batch.word_sets(texts))
+    for i, (text, signature) in enumerate(zip(texts, signatures, strict=True)):
+        assert hashed_here.observe(text, f"b{i}", i) == from_batch.observe(text, f"b{i}", i,
+                                                                           signature)
+
+
+def test_min_jaccard_outside_zero_one_is_refused() -> None:
+    for bad in (0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="min_jaccard"):
+            NearDuplicateIndex(600, min_jaccard=bad)
