@@ -29,8 +29,6 @@ TERM_KEY = "__campaign_term__"
 MAX_LEMMA_VARIANTS = 256
 #: Memory budget of one compiled regex (RE2 refuses larger programs).
 REGEX_MAX_MEM = 8 << 20
-#: Memory budget of the set of all regexes: its DFA scans each post once.
-REGEX_SET_MAX_MEM = 64 << 20
 #: Most phrases one token pattern may be enumerated into (else the Matcher runs it).
 MAX_TOKEN_VARIANTS = 20_000
 
@@ -265,7 +263,11 @@ class _Compiler:
     def regexes(self) -> tuple[Any | None, list[tuple[int, Any]]]:
         options = _regex_options()
         compiled: list[tuple[int, Any]] = []
-        regex_set = re2.Set.SearchSet(_regex_options(REGEX_SET_MAX_MEM))
+        # FilteredRE2 first looks for each pattern's required literals, then runs only
+        # the patterns whose literals occur. One RE2 set over all patterns needed a DFA
+        # too large for its budget once rules used gaps like .{0,50}: measured 930 us a
+        # post for 636 patterns, against 110 us here with the same matches.
+        regex_set = re2.Filter()
         for index, rule in enumerate(self.rules):
             if rule.kind != "regex":
                 continue
@@ -279,16 +281,20 @@ class _Compiler:
                     self.fail(rule, f"regex {pattern!r} does not compile: {reason}; RE2 has no "
                                     "look-around or back-references (it runs in linear time)", line)
                     continue
-                if regex_set.Add(str(pattern)) < 0:
-                    self.fail(rule, f"regex {pattern!r} is refused by RE2's set", line)
+                try:
+                    regex_set.Add(str(pattern), options)
+                except re2.error:
+                    self.fail(rule, f"regex {pattern!r} is refused by RE2's filter", line)
                     continue
                 compiled.append((index, regex))
         if not compiled:
             return None, []
-        if regex_set.Compile() is False:  # returns None on success in google-re2
+        try:
+            regex_set.Compile()
+        except re2.error:
             raise RulesetError([Problem(self.rules[compiled[0][0]].where,
-                                        "the regexes together exceed RE2's memory budget; "
-                                        "simplify or remove some")])
+                                        "the regexes could not be compiled together; "
+                                        "simplify or remove some")]) from None
         return regex_set, compiled
 
 
