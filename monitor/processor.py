@@ -74,6 +74,22 @@ class Processor:
         self._since_refresh = 0
         self._recent = RecentIds(dedup_window)
 
+    def swap_tagger(self, tagger: Tagger) -> None:
+        """Use another ruleset from the next batch on (a reload).
+
+        The moderator is rebuilt only if the new ruleset changes its settings,
+        since rebuilding forgets the windows (floods in progress).
+        """
+        old = self.tagger.ruleset
+        new = tagger.ruleset
+        if self.moderator is not None and (
+                old.moderation != new.moderation
+                or old.campaign.trusted_domains != new.campaign.trusted_domains):
+            self.moderator = Moderator(new.moderation, new.campaign.trusted_domains)
+            log.info("moderation settings changed: detector windows start afresh")
+        self.tagger = tagger
+        self._since_refresh = 0
+
     def process(self, posts: Sequence[Post]) -> BatchResult:
         """Tag a batch. Never raises for one bad post: it lands in ``failed``."""
         result = BatchResult()

@@ -195,6 +195,8 @@ def _run(args: argparse.Namespace) -> int:
         exit_when_done=settings.exit_when_done,
         progress=Progress(settings.progress),
         cursors=cursors,
+        reload_rules=lambda: Tagger(compile_ruleset(load_ruleset(
+            settings.rules or default_rules_path()))),
     )
     try:
         asyncio.run(runtime.run())

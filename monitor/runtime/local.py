@@ -28,6 +28,7 @@ from monitor.sinks.base import Sink
 from monitor.sinks.metrics import Metrics
 from monitor.sources.base import Rejected, Source, platform_label
 from monitor.sources.cursor import CursorStore, MemoryCursorStore
+from monitor.tagging import Tagger
 
 __all__ = ["LocalRuntime", "RunStats"]
 
@@ -67,6 +68,7 @@ class LocalRuntime:
         exit_when_done: bool = False,
         progress: Progress | None = None,
         cursors: CursorStore | None = None,
+        reload_rules: Callable[[], Tagger] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.sources = sources
@@ -78,6 +80,9 @@ class LocalRuntime:
         self.exit_when_done = exit_when_done
         self.progress = progress
         self.cursors = cursors if cursors is not None else MemoryCursorStore()
+        #: builds a new Tagger from the rules folder; SIGHUP calls it (None: no reload)
+        self.reload_rules = reload_rules
+        self._reloading: asyncio.Task[None] | None = None
         #: checkpoints of batches handed to the archive but not yet fsynced
         self._unflushed: dict[str, str] = {}
         self.clock = clock
@@ -109,6 +114,9 @@ class LocalRuntime:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
                 loop.add_signal_handler(sig, self.stop)
+        if self.reload_rules is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         readers = [asyncio.create_task(self._read(s), name=f"source:{s.name}")
                    for s in self.sources]
         processor = asyncio.create_task(self._process(), name="processor")
@@ -146,7 +154,9 @@ class LocalRuntime:
                     self.cursors.commit(self._unflushed)
                     self._unflushed = {}
             self._executor.shutdown(wait=True)
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            if self._reloading is not None:
+                await asyncio.gather(self._reloading, return_exceptions=True)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
             if self.progress is not None:
@@ -286,6 +296,33 @@ class LocalRuntime:
         if self._unflushed and archive.pending_posts == 0:
             positions, self._unflushed = self._unflushed, {}
             self.cursors.commit(positions)
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload the rules in the background; one reload at a time."""
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.get_running_loop().create_task(self.reload())
+
+    async def reload(self) -> bool:
+        """Load and compile the rules off the event loop, then swap them in atomically.
+
+        A ruleset with problems is refused whole: the running rules stay, the
+        problems are logged and ``social_rules_reloads_total{result="failed"}``
+        counts it. Batches already being tagged finish with the old rules.
+        """
+        if self.reload_rules is None:
+            return False
+        loop = asyncio.get_running_loop()
+        try:
+            tagger = await loop.run_in_executor(None, self.reload_rules)
+        except Exception as exc:
+            self.metrics.rules_reloads.labels("failed").inc()
+            log.error("rules reload refused, the running rules stay: %s", exc)
+            return False
+        self.processor.swap_tagger(tagger)
+        self.metrics.set_ruleset(tagger.ruleset)
+        self.metrics.rules_reloads.labels("ok").inc()
+        log.info("rules reloaded: ruleset '%s' (%s)", tagger.ruleset.name, tagger.ruleset.hash)
+        return True
 
     async def _tick(self) -> None:
         while True:

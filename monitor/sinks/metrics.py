@@ -105,6 +105,11 @@ class Metrics:
         self.moderation_memory = Gauge("social_moderation_memory_bytes",
                                        "Estimated memory of the moderation detectors' state.",
                                        ["structure"], registry=r)
+        self.rules_reloads = Counter("social_rules_reloads",
+                                     "Rules reloads on SIGHUP, by result (ok or failed).",
+                                     ["result"], registry=r)
+        for result in ("ok", "failed"):
+            self.rules_reloads.labels(result)
         self.build = Gauge("social_build_info", "Version and ruleset of this monitor (always 1).",
                            ["version", "ruleset", "ruleset_hash"], registry=r)
         # social_top_terms{lang,term}: a bounded top k per language (monitor/sinks/topterms.py)
