@@ -29,7 +29,7 @@ from monitor.privacy import ENV_KEY, Pseudonymizer
 from monitor.sinks.base import Sink
 from monitor.sinks.mqtt import ENV_PASSWORD, ENV_USERNAME, MqttSink, parse_mqtt_url
 from tests.support.binaries import require_binary
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.mosquitto import Mosquitto, free_port, password_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = b"m" * 32
@@ -356,12 +356,7 @@ async def test_close_is_bounded_when_the_broker_never_comes(
 
 async def test_credentials_come_from_the_environment_and_are_never_logged(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    passwd = require_binary("mosquitto_passwd", "/usr/bin/mosquitto_passwd")
-    password_file = tmp_path / "passwd"
-    subprocess.run([passwd, "-b", "-c", str(password_file), "bot", "s3cret-pass"], check=True,
-                   capture_output=True)
-    password_file.chmod(0o600)
-    broker = Mosquitto(tmp_path, anonymous=False, extra=(f"password_file {password_file}",))
+    broker = password_broker(tmp_path)
     broker.start()
     try:
         with caplog.at_level(logging.DEBUG):

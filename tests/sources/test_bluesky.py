@@ -10,22 +10,15 @@ a delete, identity and account events, a bot's absurd ``createdAt``);
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import re
-import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.archive_export import iter_day
 from monitor.codec import MAX_RECORD_BYTES, encode_post
 from monitor.model import Post
 from monitor.sources import SourceError, open_source
@@ -45,6 +38,7 @@ from tests.support.fake_platforms import (
     jetstream_time,
     take,
 )
+from tests.support.monitor_process import MonitorProcess, verified_ids
 
 GOLDEN = Path(__file__).parent / "golden"
 EVENTS = [json.loads(line) for line in
@@ -347,77 +341,14 @@ async def test_cancelling_the_reader_closes_the_connection_and_leaves_no_task() 
 # -- the whole monitor ------------------------------------------------------------------------
 
 
-class Monitor:
-    """``python -m monitor run --source bluesky:...`` as a child process."""
-
-    def __init__(self, folder: Path, endpoint: str) -> None:
-        self.folder, self.endpoint = folder, endpoint
-        self.lines: list[str] = []
-        self.proc: asyncio.subprocess.Process | None = None
-        self._pump: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("MONITOR_PSEUDONYM_KEY", None)
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "monitor", "run", "--source", f"bluesky:{self.endpoint}",
-            "--rules", str(RULES), "--archive-dir", str(self.folder / "archive"),
-            "--key-file", str(self.folder / "key"), "--state-dir", str(self.folder / "state"),
-            "--metrics-addr", "127.0.0.1:0", "--progress", "log",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env)
-        self._pump = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        while line := await self.proc.stderr.readline():
-            self.lines.append(line.decode(errors="replace").rstrip())
-
-    async def metrics_url(self) -> str:
-        async with asyncio.timeout(30):
-            while True:
-                for line in self.lines:
-                    if match := re.search(r"serving metrics on (http://\S+/metrics)", line):
-                        return match.group(1)
-                assert self.proc is not None and self.proc.returncode is None, self.log
-                await asyncio.sleep(0.05)
-
-    async def archived(self, session: aiohttp.ClientSession) -> float:
-        async with session.get(await self.metrics_url()) as response:
-            text = await response.text()
-        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-                   if s.name == "social_archive_posts_total" and s.labels["source"] == "bluesky")
-
-    async def wait_archived(self, count: int) -> None:
-        async with aiohttp.ClientSession() as session, asyncio.timeout(30):
-            while (done := await self.archived(session)) < count:
-                await asyncio.sleep(0.1)
-        assert done == count, self.log
-
-    async def stop(self) -> int:
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(20):
-            code = await self.proc.wait()
-            if self._pump is not None:
-                await self._pump
-        return code
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines)
+def monitor_process(folder: Path, endpoint: str) -> MonitorProcess:
+    """``python -m monitor run --source bluesky:ENDPOINT`` as a child process."""
+    return MonitorProcess(folder, f"bluesky:{endpoint}")
 
 
-async def run_cli(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
+async def wait_archived(monitor: MonitorProcess, count: int) -> None:
+    """Until ``count`` bluesky posts are archived, and no more."""
+    await monitor.wait_archived(count, timeout=30, source="bluesky")
 
 
 async def test_monitor_run_archives_every_served_post_exactly_once(tmp_path: Path) -> None:
@@ -426,32 +357,29 @@ async def test_monitor_run_archives_every_served_post_exactly_once(tmp_path: Pat
     batches = [posts(10, start=0, prefix="a"), posts(10, start=10, prefix="b"),
                posts(10, start=20, prefix="c")]
     async with FakeJetstream() as server:
-        monitor = Monitor(tmp_path, server.url)
+        monitor = monitor_process(tmp_path, server.url)
         try:
             await monitor.start()
             await server.wait_for_connections(1, timeout=30)
             server.publish(*batches[0])
-            await monitor.wait_archived(10)
+            await wait_archived(monitor, 10)
             await server.disconnect(abort=True)  # server-side cut
             server.publish(*batches[1])          # served while the monitor reconnects
-            await monitor.wait_archived(20)
+            await wait_archived(monitor, 20)
             assert await monitor.stop() == 0, monitor.log
             assert "cursor" in server.connections[1].query
 
             server.publish(*batches[2])  # while the monitor is down
-            restarted = Monitor(tmp_path, server.url)
+            restarted = monitor_process(tmp_path, server.url)
             monitor = restarted
             started = len(server.connections)
             await monitor.start()
             await server.wait_for_connections(started + 1, timeout=30)
-            await monitor.wait_archived(10)  # batch c; the rewound part of b is dropped
+            await wait_archived(monitor, 10)  # batch c; the rewound part of b is dropped
             assert await monitor.stop() == 0, monitor.log
         finally:
             monitor.kill()
-    code, report = await run_cli("archive", "verify", str(tmp_path / "archive"))
-    assert code == 0, report
-    archived = [t.post.id for day in sorted((tmp_path / "archive").glob("20*-*-*"))
-                for t in iter_day(day)]
+    archived = await verified_ids(tmp_path / "archive")  # after archive verify passed
     served = [post_id(e) for batch in batches for e in batch]
     assert sorted(archived) == sorted(served)  # every served post, each exactly once
     cursors = json.loads((tmp_path / "state" / "cursors.json").read_text())

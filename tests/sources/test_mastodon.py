@@ -11,23 +11,15 @@ it must become. ``golden/mastodon_stream.txt`` is a hashtag stream transcript
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import re
-import signal
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.archive_export import iter_day
 from monitor.codec import encode_post
 from monitor.model import Post
 from monitor.processor import Processor
@@ -44,6 +36,7 @@ from monitor.sources.mastodon import (
 )
 from monitor.tagging import load_tagger
 from tests.support.fake_platforms import FakeMastodon, HookLog, take
+from tests.support.monitor_process import MonitorProcess, verified_ids
 
 GOLDEN = Path(__file__).parent / "golden"
 RULES = Path(__file__).parents[1] / "runtime" / "rules"
@@ -384,86 +377,9 @@ _FAST_CHILD = (
 )
 
 
-class Monitor:
-    """``monitor run --source mastodon:...`` as a child process."""
-
-    def __init__(self, folder: Path, source: str) -> None:
-        self.folder, self.source = folder, source
-        self.lines: list[str] = []
-        self.proc: asyncio.subprocess.Process | None = None
-        self._pump: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        for name in [n for n in env if n.startswith(ENV_TOKEN)] + ["MONITOR_PSEUDONYM_KEY"]:
-            env.pop(name, None)  # no token: polling
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _FAST_CHILD, "run", "--source", self.source,
-            "--rules", str(RULES), "--archive-dir", str(self.folder / "archive"),
-            "--key-file", str(self.folder / "key"), "--state-dir", str(self.folder / "state"),
-            "--metrics-addr", "127.0.0.1:0", "--progress", "log",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env)
-        self._pump = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        while line := await self.proc.stderr.readline():
-            self.lines.append(line.decode(errors="replace").rstrip())
-
-    @property
-    def log(self) -> str:
-        return "monitor log (tail):\n" + "\n".join(self.lines[-60:])
-
-    async def metrics_url(self) -> str:
-        async with asyncio.timeout(30):
-            while True:
-                for line in self.lines:
-                    if match := re.search(r"serving metrics on (http://\S+/metrics)", line):
-                        return match.group(1)
-                assert self.proc is not None and self.proc.returncode is None, self.log
-                await asyncio.sleep(0.05)
-
-    async def archived(self, session: aiohttp.ClientSession) -> float:
-        async with session.get(await self.metrics_url()) as response:
-            text = await response.text()
-        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-                   if s.name == "social_archive_posts_total")
-
-    async def wait_archived(self, count: int, timeout: float = 20.0) -> None:
-        done = -1.0
-        try:
-            async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
-                while (done := await self.archived(session)) < count:
-                    assert self.proc is not None and self.proc.returncode is None, self.log
-                    await asyncio.sleep(0.1)
-        except TimeoutError:
-            pytest.fail(f"only {done:g} of {count} posts archived within {timeout}s\n{self.log}")
-        assert done == count, f"{done:g} archived, expected {count}\n{self.log}"
-
-    async def stop(self) -> int:
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(20):
-                code = await self.proc.wait()
-                if self._pump is not None:
-                    await self._pump
-        except TimeoutError:
-            pytest.fail(f"the monitor did not exit within 20 s of SIGTERM\n{self.log}")
-        return code
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-
-
-async def run_cli(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
+def monitor_process(folder: Path, source: str) -> MonitorProcess:
+    """``monitor run --source mastodon:...``, fast timings, no token: polling."""
+    return MonitorProcess(folder, source, unset=[ENV_TOKEN], python=("-c", _FAST_CHILD))
 
 
 async def test_monitor_run_archives_every_served_status_exactly_once(tmp_path: Path) -> None:
@@ -473,7 +389,7 @@ async def test_monitor_run_archives_every_served_status_exactly_once(tmp_path: P
     async with FakeMastodon() as server:
         source = f"mastodon:{server.url}"
         first = fill(server, 10, start=0)
-        monitor = Monitor(tmp_path, source)
+        monitor = monitor_process(tmp_path, source)
         try:
             await monitor.start()
             await monitor.wait_archived(10)  # the first run reads the newest page
@@ -485,7 +401,7 @@ async def test_monitor_run_archives_every_served_status_exactly_once(tmp_path: P
 
             third = fill(server, 45, start=20)  # while the monitor is down: two pages
             before = len(server.timeline_requests())
-            monitor = Monitor(tmp_path, source)
+            monitor = monitor_process(tmp_path, source)
             await monitor.start()
             await monitor.wait_archived(45)
             assert await monitor.stop() == 0, monitor.log
@@ -494,10 +410,7 @@ async def test_monitor_run_archives_every_served_status_exactly_once(tmp_path: P
     resumed = server.timeline_requests()[before]
     assert resumed.path == "/api/v1/timelines/tag/keep4o"
     assert resumed.query.get("min_id") == second[-1]["id"], resumed  # the saved cursor
-    code, report = await run_cli("archive", "verify", str(tmp_path / "archive"))
-    assert code == 0, report
-    archived = [t.post.id for day in sorted((tmp_path / "archive").glob("20*-*-*"))
-                for t in iter_day(day)]
+    archived = await verified_ids(tmp_path / "archive")  # after archive verify passed
     served = [mid(s) for s in first + second + third]
     assert sorted(archived) == sorted(served)  # every served status, each exactly once
     cursors = json.loads((tmp_path / "state" / "cursors.json").read_text())

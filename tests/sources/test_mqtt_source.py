@@ -10,31 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import re
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import aiomqtt
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.archive_export import iter_day
 from monitor.codec import encode_post
 from monitor.model import Post
 from monitor.sources import SourceError, open_source
 from monitor.sources.backoff import Backoff
 from monitor.sources.base import Rejected, Source
 from monitor.sources.mqtt import ENV_PASSWORD, ENV_USERNAME, MqttSource, client_identifier
-from tests.support.binaries import require_binary
 from tests.support.fake_platforms import HookLog, take
-from tests.support.mosquitto import Mosquitto
+from tests.support.monitor_process import MonitorProcess, verified_ids
+from tests.support.mosquitto import Mosquitto, password_broker
 
 TOPIC = "social/posts"
 T0 = datetime(2025, 8, 13, 12, 0, tzinfo=UTC)
@@ -235,12 +227,7 @@ async def test_a_slow_consumer_leaves_the_messages_with_the_broker(tmp_path: Pat
 
 async def test_credentials_come_from_the_environment_and_are_never_logged(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    passwd = require_binary("mosquitto_passwd", "/usr/bin/mosquitto_passwd")
-    password_file = tmp_path / "passwd"
-    subprocess.run([passwd, "-b", "-c", str(password_file), "bot", "s3cret-pass"], check=True,
-                   capture_output=True)
-    password_file.chmod(0o600)
-    broker = Mosquitto(tmp_path, anonymous=False, extra=(f"password_file {password_file}",))
+    broker = password_broker(tmp_path)
     wrong, right = HookLog(), HookLog()
     with caplog.at_level(logging.DEBUG):
         async with running(broker):
@@ -290,99 +277,14 @@ async def test_cancelling_disconnects_and_leaves_no_task(tmp_path: Path) -> None
 
 # -- the whole monitor ------------------------------------------------------------------------
 
-RULES = Path(__file__).parents[1] / "runtime" / "rules"
+def monitor_process(folder: Path, source: str) -> MonitorProcess:
+    """``monitor run --source mqtt://...``, without broker credentials."""
+    return MonitorProcess(folder, source, unset=[ENV_USERNAME, ENV_PASSWORD])
 
 
-class Monitor:
-    """``monitor run --source mqtt://...`` as a child process."""
-
-    def __init__(self, folder: Path, source: str) -> None:
-        self.folder, self.source = folder, source
-        self.lines: list[str] = []
-        self.proc: asyncio.subprocess.Process | None = None
-        self._pump: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        for name in ("MONITOR_PSEUDONYM_KEY", ENV_USERNAME, ENV_PASSWORD):
-            env.pop(name, None)
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "monitor", "run", "--source", self.source,
-            "--rules", str(RULES), "--archive-dir", str(self.folder / "archive"),
-            "--key-file", str(self.folder / "key"), "--state-dir", str(self.folder / "state"),
-            "--metrics-addr", "127.0.0.1:0", "--progress", "log",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env)
-        self._pump = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        while line := await self.proc.stderr.readline():
-            self.lines.append(line.decode(errors="replace").rstrip())
-
-    @property
-    def log(self) -> str:
-        return "monitor log (tail):\n" + "\n".join(self.lines[-60:])
-
-    async def wait_subscribed(self, sessions: int = 1, timeout: float = 20.0) -> None:
-        """Until the source has subscribed ``sessions`` times (its log says so)."""
-        try:
-            async with asyncio.timeout(timeout):
-                while sum("mqtt: subscribed to" in line for line in self.lines) < sessions:
-                    assert self.proc is not None and self.proc.returncode is None, self.log
-                    await asyncio.sleep(0.02)
-        except TimeoutError:
-            pytest.fail(f"no subscription #{sessions} within {timeout}s\n{self.log}")
-
-    async def metrics_url(self) -> str:
-        async with asyncio.timeout(30):
-            while True:
-                for line in self.lines:
-                    if match := re.search(r"serving metrics on (http://\S+/metrics)", line):
-                        return match.group(1)
-                assert self.proc is not None and self.proc.returncode is None, self.log
-                await asyncio.sleep(0.05)
-
-    async def archived(self, session: aiohttp.ClientSession) -> float:
-        async with session.get(await self.metrics_url()) as response:
-            text = await response.text()
-        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-                   if s.name == "social_archive_posts_total")
-
-    async def wait_archived(self, count: int, timeout: float = 20.0) -> None:
-        done = -1.0
-        try:
-            async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
-                while (done := await self.archived(session)) < count:
-                    assert self.proc is not None and self.proc.returncode is None, self.log
-                    await asyncio.sleep(0.1)
-        except TimeoutError:
-            pytest.fail(f"only {done:g} of {count} posts archived within {timeout}s\n{self.log}")
-        assert done == count, f"{done:g} archived, expected {count}\n{self.log}"
-
-    async def stop(self) -> int:
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(20):
-                code = await self.proc.wait()
-                if self._pump is not None:
-                    await self._pump
-        except TimeoutError:
-            pytest.fail(f"the monitor did not exit within 20 s of SIGTERM\n{self.log}")
-        return code
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-
-
-async def run_cli(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
+async def wait_subscribed(monitor: MonitorProcess, sessions: int = 1) -> None:
+    """Until the source has subscribed ``sessions`` times (its log says so)."""
+    await monitor.wait_for_log("mqtt: subscribed to", times=sessions)
 
 
 def authored(*numbers: int) -> list[bytes]:
@@ -396,31 +298,28 @@ async def test_monitor_run_archives_every_published_post_exactly_once(tmp_path: 
     (tmp_path / "broker").mkdir()
     broker = Mosquitto(tmp_path / "broker", persistence=True)
     source = broker.url("posts")
-    monitor = Monitor(tmp_path, source)
+    monitor = monitor_process(tmp_path, source)
     async with running(broker):
         try:
             await monitor.start()
-            await monitor.wait_subscribed(1)
+            await wait_subscribed(monitor, 1)
             await publish(broker, *authored(*range(0, 10)), topic="posts")
             await monitor.wait_archived(10)
             await asyncio.to_thread(broker.stop)  # saves the monitor's persistent session
             await asyncio.to_thread(broker.start)
             await publish(broker, *authored(*range(10, 20)), topic="posts")
-            await monitor.wait_subscribed(2)
+            await wait_subscribed(monitor, 2)
             await monitor.wait_archived(20)
             assert await monitor.stop() == 0, monitor.log
 
             await publish(broker, *authored(*range(20, 25)), topic="posts")  # while down
-            monitor = Monitor(tmp_path, source)
+            monitor = monitor_process(tmp_path, source)
             await monitor.start()
-            await monitor.wait_subscribed(1)
+            await wait_subscribed(monitor, 1)
             await publish(broker, *authored(*range(25, 30)), topic="posts")
             await monitor.wait_archived(10)
             assert await monitor.stop() == 0, monitor.log
         finally:
             monitor.kill()
-    code, report = await run_cli("archive", "verify", str(tmp_path / "archive"))
-    assert code == 0, report
-    archived = [t.post.id for day in sorted((tmp_path / "archive").glob("20*-*-*"))
-                for t in iter_day(day)]
+    archived = await verified_ids(tmp_path / "archive")  # after archive verify passed
     assert sorted(archived) == sorted(upstream(*range(30)))  # every post, each exactly once

@@ -35,13 +35,13 @@ from tests.support.fake_apis import (
     R_TOKEN,
     FakeReddit,
     Hooks,
-    MonitorRun,
     Pump,
     comment,
     eventually,
     link,
     portable,
 )
+from tests.support.monitor_process import MonitorRun
 
 GOLDEN = Path(__file__).parent / "golden_reddit"
 FAST = RedditTimings(every=0.1, backoff_base=0.05, backoff_cap=0.5, anchor_check=2)

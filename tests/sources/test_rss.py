@@ -20,7 +20,8 @@ from monitor.cli import main
 from monitor.sources import SourceError, open_source
 from monitor.sources.cursor import MemoryCursorStore
 from monitor.sources.rss import FeedError, FeedSource, FeedTimings, parse_xml
-from tests.support.fake_apis import FROZEN, FakeFeeds, Hooks, MonitorRun, Pump, eventually, portable
+from tests.support.fake_apis import FROZEN, FakeFeeds, Hooks, Pump, eventually, portable
+from tests.support.monitor_process import MonitorRun
 
 GOLDEN = Path(__file__).parent / "golden_rss"
 FAST = FeedTimings(every=0.1, backoff_base=0.05, backoff_cap=0.5)

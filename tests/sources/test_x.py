@@ -40,12 +40,12 @@ from tests.support.fake_apis import (
     X_STREAM,
     FakeX,
     Hooks,
-    MonitorRun,
     Pump,
     eventually,
     portable,
     tweet,
 )
+from tests.support.monitor_process import MonitorRun
 
 GOLDEN = Path(__file__).parent / "golden_x"
 FAST = XTimings(stall=2.0, network_step=0.02, network_cap=0.2, http_base=0.05, http_cap=0.4,

@@ -14,9 +14,9 @@ thread-safe: they run on the server's loop and return once done.
 * :class:`FakeFeeds`: RSS/Atom documents with ``ETag`` and ``Last-Modified``,
   answering conditional GETs with 304.
 
-Also here: :class:`Hooks` (a SourceContext that records the health hooks),
-:class:`Pump` (reads a source as the runtime does) and :class:`MonitorRun`
-(the real ``monitor run`` as a subprocess, for acceptance tests).
+Also here: :class:`Hooks` (a SourceContext that records the health hooks)
+and :class:`Pump` (reads a source as the runtime does); the real ``monitor run`` as a
+subprocess is :class:`tests.support.monitor_process.MonitorRun`.
 """
 
 from __future__ import annotations
@@ -25,38 +25,28 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
-from pathlib import Path
 from typing import Any, Self
 
 import orjson
 from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.archive_export import iter_day
-from monitor.archive_verify import day_folders
 from monitor.codec import encode_post
 from monitor.model import Post
-from monitor.sources.base import Rejected, Source, SourceContext
+from monitor.sources.base import Rejected, Source
 from monitor.sources.cursor import MemoryCursorStore
+from tests.support.fake_platforms import HookLog
 
-__all__ = ["FROZEN", "FakeFeeds", "FakeReddit", "FakeX", "Hooks", "MonitorRun", "Pump", "Seen",
+__all__ = ["FROZEN", "FakeFeeds", "FakeReddit", "FakeX", "Hooks", "Pump", "Seen",
            "comment", "eventually", "link", "portable", "tweet"]
 
-TESTS = Path(__file__).parents[1]
-#: The runtime tests' ruleset: campaign hashtag #keep4o.
-RULES = TESTS / "runtime" / "rules"
 #: retrieved_at of every post in golden comparisons
 FROZEN = datetime(2025, 8, 14, 12, 0, tzinfo=UTC)
 
@@ -669,24 +659,10 @@ class FakeFeeds(FakeAPI):
 
 
 @dataclass
-class Hooks:
-    """Records a source's health hooks; ``context()`` builds the SourceContext."""
+class Hooks(HookLog):
+    """``HookLog`` that takes any error kind (the X, Reddit and feed sources' tests)."""
 
-    ups: list[bool] = field(default_factory=list)
-    reconnects: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def context(self, **fields: Any) -> SourceContext:
-        def up(_name: str, value: bool) -> None:
-            self.ups.append(value)
-
-        def reconnected(_name: str) -> None:
-            self.reconnects += 1
-
-        def error(_name: str, kind: str) -> None:
-            self.errors.append(kind)
-
-        return SourceContext(up=up, reconnected=reconnected, error=error, **fields)
+    check_kinds: bool = False
 
 
 class Pump:
@@ -739,91 +715,3 @@ class Pump:
     @property
     def ids(self) -> list[str]:
         return [p.id for p in self.posts]
-
-
-# -- the real monitor as a subprocess ----------------------------------------------------------
-
-
-class MonitorRun:
-    """``monitor run --source URI`` in ``folder``, its stderr collected, its metrics scraped."""
-
-    def __init__(self, folder: Path, source: str, env: dict[str, str]) -> None:
-        self.folder = folder
-        self.archive = folder / "archive"
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-        command = [sys.executable, "-m", "monitor", "run", "--source", source,
-                   "--rules", str(RULES), "--archive-dir", str(self.archive),
-                   "--key-file", str(folder / "key"), "--state-dir", str(folder / "state"),
-                   "--metrics-addr", "127.0.0.1:0", "--progress", "log"]
-        self.proc = subprocess.Popen(command, cwd=folder, text=True,
-                                     env={**clean, **env, "PYTHONUNBUFFERED": "1"},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._pump, daemon=True)
-        self._reader.start()
-
-    def _pump(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def stderr(self) -> str:
-        return "\n".join(self.lines)
-
-    def metrics_url(self, timeout: float = 20.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if match := re.search(r"serving metrics on (http://\S+/metrics)", line):
-                    return match.group(1)
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"the monitor never served metrics; stderr:\n{self.stderr}")
-
-    def metric(self, name: str, **labels: str) -> float:
-        import urllib.request
-
-        with urllib.request.urlopen(self.metrics_url(), timeout=5) as response:
-            text = response.read().decode()
-        return sum(s.value for family in text_string_to_metric_families(text)
-                   for s in family.samples if s.name == name and s.labels == labels)
-
-    def wait_until(self, name: str, value: float, timeout: float = 20.0, **labels: str) -> None:
-        deadline = time.monotonic() + timeout
-        current = 0.0
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the monitor exited ({self.proc.returncode}); "
-                                     f"stderr:\n{self.stderr}")
-            current = self.metric(name, **labels)
-            if current >= value:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{name}{labels} = {current}, wanted {value}; "
-                             f"stderr:\n{self.stderr}")
-
-    def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM, then the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._reader.join(timeout=5)
-        return code
-
-    def archived_ids(self) -> list[str]:
-        return [t.post.id for day in day_folders(self.archive) for t in iter_day(day)]
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tests.support.binaries import require_binary
 
-__all__ = ["Mosquitto", "free_port"]
+__all__ = ["Mosquitto", "free_port", "password_broker"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -95,3 +95,13 @@ class Mosquitto:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def password_broker(workdir: Path, user: str = "bot", password: str = "s3cret-pass") -> Mosquitto:
+    """A broker (not started) that lets in only ``user`` with ``password``."""
+    passwd = require_binary("mosquitto_passwd", "/usr/bin/mosquitto_passwd")
+    password_file = workdir / "passwd"
+    subprocess.run([passwd, "-b", "-c", str(password_file), user, password], check=True,
+                   capture_output=True)
+    password_file.chmod(0o600)
+    return Mosquitto(workdir, anonymous=False, extra=(f"password_file {password_file}",))
