@@ -42,8 +42,7 @@ def build() -> Board:
                   "What the campaign's posts are about: volume by source and language, the "
                   "codebook's themes, claims and reasons, the rules that fire, the words "
                   "people use and the latest moderation flags.")
-    board.variable("source", "Source", "social_posts_received_total",
-                   "Platforms to include (All: every platform the monitor reads).")
+    board.source_variable()
     board.variable("lang", "Language", "social_posts_processed_total",
                    "Languages to include (the ruleset's languages, and other).")
 

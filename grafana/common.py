@@ -247,6 +247,16 @@ class Board:
             .tag_keys("alertname,severity").use_value_for_time(False))
         return self
 
+    def source_variable(self) -> Board:
+        """The ``$source`` variable every dashboard filters by."""
+        return self.variable("source", "Source", "social_posts_received_total",
+                             "Platforms to include (All: every platform the monitor reads).")
+
+    def alerts_annotation(self) -> Board:
+        """Firing alerts drawn as red regions, the same on every dashboard that shows them."""
+        return self.annotation("Alerts firing", ALERTS_FIRING, title="{{alertname}}",
+                               text="{{severity}}: {{flag}}{{source}}", color="red")
+
     def row(self, title: str) -> Board:
         self.builder = self.builder.with_row(db.Row(title).id(self._id()))
         return self

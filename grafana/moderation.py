@@ -33,10 +33,8 @@ def build() -> Board:
                   "Moderation flags by kind and severity, spikes against the baseline, "
                   "near-duplicate floods, rejected input and the alerts that fired "
                   "(annotations).")
-    board.variable("source", "Source", "social_posts_received_total",
-                   "Platforms to include (All: every platform the monitor reads).")
-    board.annotation("Alerts firing", ALERTS_FIRING, title="{{alertname}}",
-                     text="{{severity}}: {{flag}}{{source}}", color="red")
+    board.source_variable()
+    board.alerts_annotation()
 
     board.row("Flags")
     board.add(

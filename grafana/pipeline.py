@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from grafana.common import (
-    ALERTS_FIRING,
     PER_MINUTE,
     SOURCE,
     Board,
@@ -30,10 +29,8 @@ def build() -> Board:
     board = Board(UID, "Social monitor: pipeline health",
                   "Is the monitor keeping up? Sources, the queue, processing latency, "
                   "ingest lag, archive writes and throughput per process or worker.")
-    board.variable("source", "Source", "social_posts_received_total",
-                   "Platforms to include (All: every platform the monitor reads).")
-    board.annotation("Alerts firing", ALERTS_FIRING, title="{{alertname}}",
-                     text="{{severity}}: {{flag}}{{source}}", color="red")
+    board.source_variable()
+    board.alerts_annotation()
 
     board.row("Sources")
     board.add(
