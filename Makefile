@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEBIAN_PACKAGES := mosquitto prometheus prometheus-alertmanager
+DEBIAN_PACKAGES := mosquitto prometheus prometheus-alertmanager zstd
 
 .PHONY: run test test-deps lint bench clean dashboards
 

@@ -53,10 +53,7 @@ class Metrics:
                  top_terms: TopTermsSettings | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self._langs = frozenset(ruleset.languages) | {OTHER}
-        self._rules = frozenset(rule.id for rule in ruleset.all_rules())
-        self._labels = {layer: frozenset(lb.id for lb in ruleset.labels_of(layer))
-                        for layer in ("theme", "claim", "reason")}
+        # _langs, _rules and _labels: the ruleset's bounded label sets, set by set_ruleset()
         self._reasons = frozenset(REJECT_REASONS) | {_PROCESSING_ERROR}
         self._seen_sources: set[str] = set()
         self.received = Counter("social_posts_received", "Posts and records received from sources.",

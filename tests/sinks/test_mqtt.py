@@ -472,8 +472,10 @@ async def test_monitor_run_publishes_every_post_and_flag(broker: Mosquitto,
         assert payload["author"] == record["author"]
     for message in (*tagged, *flags):
         payload = orjson.loads(message.payload)  # type: ignore[arg-type]
-        assert payload["author"] is None or payload["author"] not in handles
-        assert payload["author"] is None or len(payload["author"]) == 32
+        handle = authors[payload["id"]]
+        # the keyed pseudonym of the post's author, never the handle; None only without one
+        assert payload["author"] == (None if handle is None else pseudonym(handle))
+        assert payload["author"] not in handles
         # the author's handle appears nowhere but in the platform's own url and id, which
         # the archive keeps as they came
         handle = authors[payload["id"]]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 import zstandard
 
 from monitor.sinks.segment import FrameReader, Segment, make_dir
+from tests.support.binaries import require_binary
 
 
 def lines(start: int, count: int) -> list[bytes]:
@@ -49,14 +49,14 @@ def test_append_then_reopen_sees_every_frame(tmp_path: Path) -> None:
     assert read_all(path) == b"".join(lines(0, 6))
 
 
-@pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd command not installed")
 def test_concatenated_frames_are_one_stream_for_the_zstd_tool(tmp_path: Path) -> None:
+    zstd = require_binary("zstd")
     path = tmp_path / "x.jsonl.zst"
     segment = Segment.open(path)
     for i in range(3):
         segment.append(lines(i * 10, 10))
     segment.close()
-    out = subprocess.run(["zstd", "-dc", str(path)], capture_output=True, check=True).stdout
+    out = subprocess.run([zstd, "-dc", str(path)], capture_output=True, check=True).stdout
     assert out == b"".join(lines(0, 30))
 
 
