@@ -1,0 +1,93 @@
+"""The Faust worker: the posts topic in batches through :class:`WorkerStep`, out to
+``tagged`` and ``flags``.
+
+Processing guarantee: at least once. ``stream.take_events`` acknowledges a
+batch's offsets only when the loop comes back for the next batch, and the
+loop first awaits the broker's acknowledgement of every record it produced,
+so a worker killed at any point leaves its partitions' committed offsets
+behind anything not yet in ``tagged``; the worker taking the partitions
+over processes those posts again and the archive keeps one copy per post id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from monitor.scaleout.step import Record, StepResult, WorkerStep
+from monitor.scaleout.topics import Topics
+
+__all__ = ["Emit", "WorkerConfig", "build_app"]
+
+#: Produces one batch's records and returns once the broker acknowledged them all.
+Emit = Callable[[StepResult], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """How a worker joins: the group (Faust app id), batching and failure detection."""
+
+    group: str = "monitor"
+    batch_size: int = 256
+    batch_wait: float = 0.05
+    #: seconds without heartbeats before the group gives a dead worker's partitions away
+    session_timeout: float = 10.0
+    data_dir: Path = Path("state/faust")
+
+
+def build_app(broker: str, topics: Topics, step: WorkerStep, config: WorkerConfig, *,
+              emit: Emit | None = None) -> tuple[faust.App, Any]:
+    """The Faust app and its agent.
+
+    ``broker``: :attr:`KafkaTarget.faust_broker`. ``emit``: where a batch's
+    records go instead of the ``tagged`` and ``flags`` topics; unit tests pass
+    one that keeps them, and run ``agent.test_context()`` with no broker.
+    """
+    app = faust.App(
+        config.group,
+        broker=broker,
+        datadir=str(config.data_dir),
+        topic_partitions=topics.partitions,
+        topic_replication_factor=topics.replication,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=config.session_timeout,
+        broker_heartbeat_interval=max(0.5, config.session_timeout / 10),
+        producer_acks=-1,
+    )
+    posts = app.topic(topics.posts, key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw",
+                      partitions=topics.partitions)
+    if emit is None:
+        emit = _topic_emit(app, topics)
+
+    @app.agent(posts, name="process")
+    async def process(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(config.batch_size, within=config.batch_wait):
+            messages = [e.message for e in events]
+            result = step([m.value for m in messages], [m.timestamp for m in messages],
+                          [f"{m.topic}[{m.partition}]@{m.offset}" for m in messages])
+            await emit(result)  # delivered before this batch's offsets are acknowledged
+
+    return app, process
+
+
+def _topic_emit(app: faust.App, topics: Topics) -> Emit:
+    tagged, flags = (app.topic(name, key_serializer="raw", value_serializer="raw",
+                               partitions=topics.partitions)
+                     for name in (topics.tagged, topics.flags))
+
+    async def send_all(topic: faust.TopicT, records: Sequence[Record]) -> list[Any]:
+        return [await topic.send(key=r.key, value=r.value) for r in records]
+
+    async def emit(result: StepResult) -> None:
+        pending = [*await send_all(tagged, result.tagged), *await send_all(flags, result.flags)]
+        if pending:
+            await asyncio.gather(*pending)
+
+    return emit
