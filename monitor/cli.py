@@ -22,6 +22,8 @@ COMMANDS: tuple[str, ...] = (
     "monitor.commands.run",
     "monitor.commands.rules",
     "monitor.commands.archive",
+    "monitor.commands.collect",
+    "monitor.commands.worker",
 )
 
 

@@ -48,6 +48,13 @@ class Settings:
     mqtt_buffer: int = 10_000
     # display
     progress: str = "auto"
+    # scale-out (monitor collect|worker|archive --from): topics and their shape
+    kafka_posts_topic: str = "posts"
+    kafka_tagged_topic: str = "tagged"
+    kafka_flags_topic: str = "flags"
+    kafka_partitions: int = 8
+    kafka_replication: int = 1
+    kafka_group: str = "monitor"
 
 
 #: TOML table -> {key in the table: Settings field}
@@ -61,6 +68,9 @@ _TABLES: dict[str, dict[str, str]] = {
                 "key_file": "key_file", "keep_raw": "keep_raw"},
     "mqtt": {"publish": "mqtt_publish", "buffer": "mqtt_buffer"},
     "display": {"progress": "progress"},
+    "kafka": {"posts_topic": "kafka_posts_topic", "tagged_topic": "kafka_tagged_topic",
+              "flags_topic": "kafka_flags_topic", "partitions": "kafka_partitions",
+              "replication": "kafka_replication", "group": "kafka_group"},
 }
 _PATHS = {"rules", "archive_dir", "key_file", "state_dir"}
 _PROGRESS = ("auto", "tty", "log", "off")

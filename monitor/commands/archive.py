@@ -9,6 +9,7 @@ from pathlib import Path
 from monitor.archive_export import FORMATS, ExportError, export_day
 from monitor.archive_verify import day_folders, verify_archive
 from monitor.cli import UsageError
+from monitor.scaleout.archive_from import add_from_options, cmd_from
 from monitor.sinks.archive import DEFAULT_ARCHIVE_DIR
 
 __all__ = ["register"]
@@ -18,9 +19,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "archive",
         help="verify or export the daily archive",
-        description="Work with the daily archive written by `monitor run`.",
+        description="Work with the daily archive written by `monitor run`, or fill it from "
+                    "the tagged topic (--from kafka://HOST:PORT/tagged).",
     )
-    actions = parser.add_subparsers(dest="archive_command", metavar="ACTION", required=True)
+    add_from_options(parser)
+    parser.set_defaults(func=cmd_from)
+    actions = parser.add_subparsers(dest="archive_command", metavar="ACTION")
 
     verify = actions.add_parser(
         "verify",

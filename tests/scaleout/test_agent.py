@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -48,12 +49,13 @@ def total(metrics: Metrics, name: str) -> float:
     return sum(s.value for f in metrics.registry.collect() for s in f.samples if s.name == name)
 
 
-def make(tagger: Tagger, tmp_path: Path, batch_size: int = 64):
+def make(tagger: Tagger, tmp_path: Path, batch_size: int = 64) -> tuple[Any, Kept, Metrics]:
     metrics = Metrics(tagger.ruleset)
     kept = Kept()
-    app, agent = build_app("kafka://127.0.0.1:9", Topics(), WorkerStep(Processor(tagger), metrics),
-                           WorkerConfig(batch_size=batch_size, batch_wait=0.05,
-                                        data_dir=tmp_path / "faust"), emit=kept)
+    _app, agent = build_app("kafka://127.0.0.1:9", Topics(),
+                            WorkerStep(Processor(tagger), metrics),
+                            WorkerConfig(batch_size=batch_size, batch_wait=0.05,
+                                         data_dir=tmp_path / "faust"), emit=kept)
     return agent, kept, metrics
 
 

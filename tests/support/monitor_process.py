@@ -108,12 +108,14 @@ class MonitorProcess:
     """``monitor run --source SOURCE`` as an asyncio child process.
 
     ``unset``: prefixes of variables kept from the child (credentials, so a
-    source runs without them); ``python``: what runs instead of ``-m monitor``.
+    source runs without them); ``python``: what runs instead of ``-m monitor``;
+    ``argv``: another monitor command line instead of ``run`` (``source`` unused).
     """
 
-    def __init__(self, folder: Path, source: str, *, unset: Iterable[str] = (),
-                 python: Sequence[str] = MONITOR) -> None:
+    def __init__(self, folder: Path, source: str = "", *, unset: Iterable[str] = (),
+                 python: Sequence[str] = MONITOR, argv: Sequence[str] | None = None) -> None:
         self.folder, self.source = folder, source
+        self.argv = argv
         self.archive = folder / "archive"
         self.unset, self.python = tuple(unset), tuple(python)
         self.lines: list[str] = []
@@ -121,8 +123,10 @@ class MonitorProcess:
         self._pump: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        command = ([sys.executable, *self.python, *self.argv] if self.argv is not None
+                   else run_command(self.source, self.folder, python=self.python))
         self.proc = await asyncio.create_subprocess_exec(
-            *run_command(self.source, self.folder, python=self.python),
+            *command,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             env=child_env(self.unset))
         self._pump = asyncio.create_task(self._read())

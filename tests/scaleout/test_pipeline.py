@@ -1,0 +1,143 @@
+"""The scale-out pipeline end to end, as processes: Tansu on loopback, ``monitor collect``
+replaying a file, two ``monitor worker`` in one group, ``monitor archive --from``.
+
+Every post ends up in the archive exactly once and the archive verifies, also
+when one worker is SIGKILLed mid-run: the other takes its partitions over and
+re-processes what the dead one had not committed; the archive keeps one copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from monitor.bench.synth import write_jsonl
+from monitor.codec import decode_post
+from monitor.privacy import Pseudonymizer
+from tests.support.monitor_process import (
+    RULES,
+    MonitorProcess,
+    metric_sum,
+    run_cli,
+    verified_ids,
+)
+from tests.support.tansu import Tansu
+
+PARTITIONS = 4
+PROCESSED = "social_posts_processed_total"
+
+
+def topic_args(name: str) -> list[str]:
+    return ["--posts-topic", f"{name}-posts", "--tagged-topic", f"{name}-tagged",
+            "--flags-topic", f"{name}-flags", "--partitions", str(PARTITIONS),
+            "--group", name, "--rules", str(RULES), "--metrics-addr", "127.0.0.1:0"]
+
+
+class Pipeline:
+    """The processes of one scale-out deployment, everything under ``folder``."""
+
+    def __init__(self, folder: Path, broker: Tansu, name: str = "scale") -> None:
+        self.folder, self.broker, self.name = folder, broker, name
+        self.key = folder / "pseudonym.key"
+        Pseudonymizer.load(self.key)  # one key for every process, as in production
+        self.archive = folder / "archive"
+        self.workers = [self.worker(i) for i in range(2)]
+        self.archiver = MonitorProcess(folder, argv=[
+            "archive", "--from", f"{broker.url}/{name}-tagged", *topic_args(name),
+            "--archive-dir", str(self.archive), "--key-file", str(self.key)])
+
+    def worker(self, number: int) -> MonitorProcess:
+        return MonitorProcess(self.folder, argv=[
+            "worker", "--broker", self.broker.url, *topic_args(self.name),
+            "--state-dir", str(self.folder / f"worker{number}"), "--key-file", str(self.key),
+            "--session-timeout", "6", "--batch-size", "64"])
+
+    async def start(self) -> None:
+        for process in (self.archiver, *self.workers):
+            await process.start()
+        for process in (self.archiver, *self.workers):
+            await process.metrics_url()
+
+    async def collect(self, replay: Path) -> None:
+        code, out = await run_cli(
+            "collect", "--source", f"replay:{replay}", "--to",
+            f"{self.broker.url}/{self.name}-posts", *topic_args(self.name),
+            "--state-dir", str(self.folder / "collector"), "--exit-when-done")
+        assert code == 0, out
+
+    async def metric(self, process: MonitorProcess, name: str) -> float:
+        async with aiohttp.ClientSession() as session, \
+                session.get(await process.metrics_url()) as response:
+            return metric_sum(await response.text(), name)
+
+    async def wait_archived(self, count: int, timeout: float = 120.0) -> None:
+        done = -1.0
+        try:
+            async with asyncio.timeout(timeout):
+                while (done := await self.metric(self.archiver, "social_archive_posts_total")) \
+                        < count:
+                    await asyncio.sleep(0.2)
+        except TimeoutError:
+            logs = "\n".join(p.log for p in (*self.workers, self.archiver))
+            pytest.fail(f"{done:g} of {count} posts archived within {timeout:g}s\n{logs}")
+
+    async def stop(self) -> None:
+        for process in (*self.workers, self.archiver):
+            if process.proc is not None and process.proc.returncode is None:
+                assert await process.stop() == 0, process.log
+
+    def kill(self) -> None:
+        for process in (*self.workers, self.archiver):
+            process.kill()
+
+
+def unique_ids(replay: Path) -> set[str]:
+    return {decode_post(line).id for line in replay.read_bytes().splitlines() if line.strip()}
+
+
+async def test_two_workers_archive_every_post_exactly_once(tmp_path: Path, tansu: Tansu) -> None:
+    replay = Path(__file__).parents[2] / "samples" / "stream.jsonl"
+    pipeline = Pipeline(tmp_path, tansu)
+    try:
+        await pipeline.start()
+        await pipeline.collect(replay)
+        expected = unique_ids(replay)
+        await pipeline.wait_archived(len(expected))
+        shares = [await pipeline.metric(w, PROCESSED) for w in pipeline.workers]
+        await pipeline.stop()
+    finally:
+        pipeline.kill()
+    assert all(share > 0 for share in shares), f"both workers take partitions: {shares}"
+    assert sum(shares) == len(expected)  # no rebalance, so nothing was processed twice
+    ids = await verified_ids(pipeline.archive)
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+
+
+async def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path, tansu: Tansu) -> None:
+    replay = tmp_path / "posts.jsonl"
+    write_jsonl(str(replay), 12_000)
+    expected = unique_ids(replay)
+    pipeline = Pipeline(tmp_path, tansu)
+    try:
+        await pipeline.start()
+        await pipeline.collect(replay)
+        victim, survivor = pipeline.workers
+        async with asyncio.timeout(60):
+            while (done := await pipeline.metric(victim, PROCESSED)) < 500:
+                await asyncio.sleep(0.05)
+        total = done + await pipeline.metric(survivor, PROCESSED)
+        victim.kill()
+        assert await victim.proc.wait() == -signal.SIGKILL  # type: ignore[union-attr]
+        assert total < len(expected), "killed after the work was done: use a bigger file"
+        await pipeline.wait_archived(len(expected))
+        survived = await pipeline.metric(survivor, PROCESSED)
+        await pipeline.stop()
+    finally:
+        pipeline.kill()
+    assert survived + done >= len(expected), "the survivor took the dead worker's partitions"
+    ids = await verified_ids(pipeline.archive)
+    assert len(ids) == len(set(ids)) and set(ids) == expected
