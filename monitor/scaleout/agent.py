@@ -59,6 +59,9 @@ def build_app(broker: str, topics: Topics, step: WorkerStep, config: WorkerConfi
         broker_session_timeout=config.session_timeout,
         broker_heartbeat_interval=max(0.5, config.session_timeout / 10),
         producer_acks=-1,
+        # a batch's records leave in a few requests, not one each (the loop awaits them anyway)
+        producer_linger=0.005,
+        producer_max_batch_size=512 * 1024,
     )
     posts = app.topic(topics.posts, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw",
