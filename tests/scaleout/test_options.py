@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import UsageError, build_parser
+from monitor.cli import UsageError, build_parser, main
 from monitor.config import ConfigError, load_settings
 from monitor.scaleout.options import topics_from
 from monitor.scaleout.topics import Topics
@@ -56,7 +56,16 @@ def test_bad_shapes_are_usage_errors() -> None:
 
 
 def test_worker_cli_refuses_a_topic_in_the_broker_url(capsys: pytest.CaptureFixture[str]) -> None:
-    from monitor.cli import main
-
     assert main(["worker", "--broker", "kafka://k:9092/posts"]) == 2
     assert "--posts-topic" in capsys.readouterr().err
+
+
+def test_collect_cli_needs_a_topic_in_the_url(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["collect", "--source", "replay:x.jsonl", "--to", "kafka://k:9092"]) == 2
+    assert "names no topic" in capsys.readouterr().err
+
+
+def test_archive_without_an_action_asks_for_one_or_from(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["archive"]) == 2
+    assert "--from kafka://HOST:PORT/tagged" in capsys.readouterr().err
