@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class ArchiveStats:
+    """Totals of one ``monitor archive --from`` run, logged when it ends."""
+
     consumed: int = 0
     rejected: int = 0
     committed: int = 0

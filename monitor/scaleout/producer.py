@@ -41,6 +41,8 @@ class DeliveryError(RuntimeError):
 
 @dataclass(slots=True)
 class CollectStats:
+    """Totals of one ``monitor collect`` run, logged when it ends."""
+
     received: int = 0
     rejected: int = 0
     delivered: int = 0

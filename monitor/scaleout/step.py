@@ -38,6 +38,8 @@ class Record:
 
 @dataclass(slots=True)
 class StepResult:
+    """One batch's records for the tagged and flags topics, and its counts."""
+
     tagged: list[Record] = field(default_factory=list)
     flags: list[Record] = field(default_factory=list)
     processed: int = 0
