@@ -18,7 +18,7 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "archive",
-        help="verify or export the daily archive",
+        help="verify or export the daily archive, or fill it from Kafka",
         description="Work with the daily archive written by `monitor run`, or fill it from "
                     "the tagged topic (--from kafka://HOST:PORT/tagged).",
     )
