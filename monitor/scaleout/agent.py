@@ -12,6 +12,7 @@ over processes those posts again and the archive keeps one copy per post id.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from monitor.scaleout.step import Record, StepResult, WorkerStep
 from monitor.scaleout.topics import Topics
 
 __all__ = ["Emit", "WorkerConfig", "build_app"]
+
+log = logging.getLogger(__name__)
 
 #: Produces one batch's records and returns once the broker acknowledged them all.
 Emit = Callable[[StepResult], Awaitable[None]]
@@ -75,9 +78,25 @@ def build_app(broker: str, topics: Topics, step: WorkerStep, config: WorkerConfi
             messages = [e.message for e in events]
             result = step([m.value for m in messages], [m.timestamp for m in messages],
                           [f"{m.topic}[{m.partition}]@{m.offset}" for m in messages])
-            await emit(result)  # delivered before this batch's offsets are acknowledged
+            await _until_delivered(emit, result, step)
 
     return app, process
+
+
+async def _until_delivered(emit: Emit, result: StepResult, step: WorkerStep) -> None:
+    """Retry a batch's output until the broker takes it (at least once: some records
+    may go twice); its offsets are acknowledged only after this returns."""
+    delay = 0.5
+    while True:
+        try:
+            await emit(result)
+            return
+        except Exception as exc:
+            step.metrics.sink_errors.labels("kafka").inc()
+            log.warning("producing a batch of %d tagged posts failed (%s); retrying in %.1f s",
+                        len(result.tagged), exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 def _topic_emit(app: faust.App, topics: Topics) -> Emit:

@@ -114,3 +114,37 @@ async def test_a_record_that_does_not_decode_is_counted_and_the_batch_goes_on(
         await kept.wait_tagged(1)
     assert metrics.registry.get_sample_value(
         "social_posts_rejected_total", {"source": "kafka", "reason": "invalid_json"}) == 1
+
+
+class FailsTwice(Kept):
+    """An ``emit`` whose broker refuses the first two attempts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def __call__(self, result: StepResult) -> None:
+        self.attempts += 1
+        if self.attempts <= 2:
+            raise ConnectionError("broker away")
+        await super().__call__(result)
+
+
+async def test_a_batch_the_broker_refused_is_retried_before_it_is_acknowledged(
+        tagger: Tagger, tmp_path: Path, posts: list[bytes]) -> None:
+    metrics = Metrics(tagger.ruleset)
+    emit = FailsTwice()
+    _app, agent = build_app("kafka://127.0.0.1:9", Topics(),
+                            WorkerStep(Processor(tagger), metrics),
+                            WorkerConfig(batch_size=64, data_dir=tmp_path / "faust"), emit=emit)
+    async with agent.test_context() as ctx:
+        event = await ctx.put(posts[0], wait=False)
+        async with asyncio.timeout(5):
+            while emit.attempts < 1:
+                await asyncio.sleep(0.01)
+        assert not event.message.acked  # refused: its offset must not be committed
+        await emit.wait_tagged(1, timeout=10)
+        assert emit.attempts == 3
+        await asyncio.sleep(0.1)
+        assert event.message.acked
+    assert metrics.registry.get_sample_value("social_sink_errors_total", {"sink": "kafka"}) == 2
