@@ -74,3 +74,18 @@ def test_hostile_posts_are_tagged_without_crash_or_stall(tagger: Tagger) -> None
     check()
     print(f"slowest post: {slowest[0] * 1000:.1f} ms of CPU")
     assert slowest[0] < PER_POST
+
+
+def test_a_post_of_50000_symbols_no_longer_stalls_the_processor(tagger: Tagger) -> None:
+    """spaCy strips affixes one character at a time: 8,000 '!' took 7 s, 50,000 minutes.
+
+    The tagger now breaks such runs (``monitor.textutil.break_symbol_runs``).
+    """
+    processor = Processor(tagger)
+    posts = [Post(id=f"flood:{i}", source="x", created_at=T0, text=unit * MAX_TEXT_CHARS)
+             for i, unit in enumerate(["!", "😭", "(", "#", "%", "🏳️‍🌈"])]
+    start = time.process_time()
+    result = processor.process(posts)
+    spent = time.process_time() - start
+    assert len(result.tagged) == len(posts) and not result.failed
+    assert spent < PER_POST * len(posts), f"{spent:.1f} CPU-s for {len(posts)} posts"
