@@ -116,3 +116,16 @@ def test_a_huge_phrase_list_compiles_in_linear_time_and_tags_in_flat_time(
     assert "hostile.rule" in tags.rule_hits
     assert load_s + compile_s < 60  # about 0.2 ms a phrase on an idle machine
     assert dense_s < BOUND and plain_s < 0.05
+
+
+def test_python_tags_in_rules_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Rules are read with a safe loader: a Python object tag is an error, never a call."""
+    marker = tmp_path / "pwned"
+    folder = hostile_rules(tmp_path / "rules",
+                           f"        phrases: !!python/object/apply:os.system ['touch {marker}']")
+
+    assert main(["rules", "check", str(folder)]) == 1
+
+    err = capsys.readouterr().err
+    assert f"{folder / 'hostile.yaml'}:{RULE_LINE}:" in err
+    assert not marker.exists()
