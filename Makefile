@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEBIAN_PACKAGES := mosquitto prometheus prometheus-alertmanager zstd
+DEBIAN_PACKAGES := mosquitto prometheus prometheus-alertmanager zstd faketime
 
 .PHONY: run test test-deps lint bench clean dashboards
 

@@ -155,8 +155,19 @@ def post_from_mapping(
         collector=_opt_str(data, "collector"),
         source_url=_opt_str(data, "source_url"),
         retrieved_at=None if retrieved is None else parse_time(retrieved, "retrieved_at"),
-        raw=data.get("raw") if keep_raw else None,
+        raw=_storable_raw(data.get("raw")) if keep_raw else None,
     )
+
+
+def _storable_raw(raw: Any) -> Any:
+    """The platform's payload, if it can be written back: orjson reads JSON nested 1024
+    deep but writes only 254, so a deeper payload would stop the archive, not this post."""
+    if raw is not None:
+        try:
+            orjson.dumps(raw)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            raise DecodeError("bad_field", "raw payload nested too deeply to be stored") from None
+    return raw
 
 
 def _loads(data: bytes | str) -> Any:

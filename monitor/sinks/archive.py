@@ -271,6 +271,9 @@ class ArchiveWriter:
             if today == self._today:
                 return []
             self._today = today
+            dirty = [s.day.isoformat() for s in self._days.values() if s.dirty or s.buffers]
+            log.info("archive: UTC day %s began; flushing, then the manifests of %s",
+                     today, ", ".join(dirty) or "no day")
             self._flush()
             return [state.day for state in self._days.values() if self._write_manifest(state)]
 

@@ -314,7 +314,7 @@ class BlueskySource:
         while True:
             message = await ws.receive(timeout=self.settings.stall)
             if message.type == aiohttp.WSMsgType.TEXT:
-                item = self._decode(message.data, endpoint)
+                item = self.decode(message.data, endpoint)
             elif message.type == aiohttp.WSMsgType.BINARY:
                 item = Rejected(self.name, "invalid_json", "a binary frame (compression is off)",
                                 endpoint)
@@ -328,7 +328,7 @@ class BlueskySource:
                 continue  # not a new campaign post, or one read again after a rewind
             return item
 
-    def _decode(self, data: str, endpoint: str) -> Post | Rejected | None:
+    def decode(self, data: str, endpoint: str) -> Post | Rejected | None:
         """One frame: a Post, a counted rejection, or None (not a new post, or off-campaign)."""
         if len(data) > MAX_RECORD_BYTES:
             return Rejected(self.name, "too_large", f"{len(data)} characters", endpoint)

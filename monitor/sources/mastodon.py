@@ -480,34 +480,46 @@ class MastodonSource:
 
     async def _emit_streamed(self, follow: _Follow, data: str, url: str,
                              out: asyncio.Queue[Post | Rejected]) -> None:
-        try:
-            status = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            await out.put(Rejected(self.name, "invalid_json", str(exc)[:120], url))
-            return
-        if not isinstance(status, dict):
-            await out.put(Rejected(self.name, "not_object", "a status is a JSON object", url))
+        status = self.read_event(data, url)
+        if isinstance(status, Rejected):
+            await out.put(status)
             return
         status_id = status.get("id")
         if isinstance(status_id, str) and not _newer(status_id, follow.min_id):
             return  # already read by the REST catch-up
         await self._emit(follow, status, url, out)
 
-    async def _emit(self, follow: _Follow, status: dict[str, Any], url: str,
-                    out: asyncio.Queue[Post | Rejected]) -> None:
+    def read_event(self, data: str, url: str) -> dict[str, Any] | Rejected:
+        """One streamed ``update`` event's data: the status object, or a counted rejection."""
+        try:
+            status = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            return Rejected(self.name, "invalid_json", str(exc)[:120], url)
+        if not isinstance(status, dict):
+            return Rejected(self.name, "not_object", "a status is a JSON object", url)
+        return status
+
+    def read_status(self, status: dict[str, Any], *, key: str, instance: str,
+                    url: str) -> Post | Rejected:
+        """One status (REST or streamed) of ``instance``'s timeline whose cursor is ``key``."""
         status_id = status.get("id")
         try:
             if not isinstance(status_id, str) or not status_id:
                 raise DecodeError("bad_field", "a status needs a string id")
-            post: Post | Rejected = status_to_post(
-                status, instance=follow.instance.base, source_url=url,
-                retrieved_at=datetime.now(UTC), collector=self.collector)
-            post.checkpoint = (follow.key, status_id)  # type: ignore[union-attr]
+            post = status_to_post(status, instance=instance, source_url=url,
+                                  retrieved_at=datetime.now(UTC), collector=self.collector)
         except DecodeError as exc:
-            post = Rejected(self.name, exc.reason, exc.detail, f"{url} id={status_id}")
+            return Rejected(self.name, exc.reason, exc.detail, f"{url} id={str(status_id)[:40]}")
         except Exception as exc:  # an odd status must not stop the timeline
-            log.warning("mastodon %s: cannot read status %s: %r", follow.key, status_id, exc)
-            post = Rejected(self.name, "bad_field", repr(exc)[:120], f"{url} id={status_id}")
+            log.warning("mastodon %s: cannot read status %.40s: %r", key, status_id, exc)
+            return Rejected(self.name, "bad_field", repr(exc)[:120], f"{url} id={str(status_id)[:40]}")
+        post.checkpoint = (key, status_id)
+        return post
+
+    async def _emit(self, follow: _Follow, status: dict[str, Any], url: str,
+                    out: asyncio.Queue[Post | Rejected]) -> None:
+        status_id = status.get("id")
+        post = self.read_status(status, key=follow.key, instance=follow.instance.base, url=url)
         await out.put(post)  # waits while the consumer is slow: backpressure
         if isinstance(status_id, str) and _newer(status_id, follow.min_id):
             follow.min_id = status_id

@@ -162,7 +162,7 @@ class MqttSource:
                         log.info("mqtt: subscribed to %s as %s", self.url, self.client_id)
                         self.backoff.reset()
                         async for message in client.messages:
-                            yield self._decode(message)
+                            yield self.decode(message)
                             # the consumer took it: now the broker may forget it
                             client._client.ack(message.mid, message.qos)
                 except _SubscribeRefused:
@@ -185,7 +185,8 @@ class MqttSource:
         finally:
             context.up(name, False)
 
-    def _decode(self, message: aiomqtt.Message) -> Post | Rejected:
+    def decode(self, message: aiomqtt.Message) -> Post | Rejected:
+        """One message's payload: a Post, or a counted rejection naming the topic."""
         payload = message.payload
         if isinstance(payload, bytearray):
             payload = bytes(payload)

@@ -149,6 +149,15 @@ def _id36(fullname: str) -> int:
     return int(fullname.partition("_")[2], 36)
 
 
+def listing_children(body: object, path: str) -> list[dict[str, Any]]:
+    """A Listing's children (a child that is not an object becomes ``{}``, rejected later)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    children = data.get("children") if isinstance(data, dict) else None
+    if not isinstance(body, dict) or body.get("kind") != "Listing" or not isinstance(children, list):
+        raise SourceFailure("malformed", f"GET {path}: not a Listing")
+    return [c if isinstance(c, dict) else {} for c in children]
+
+
 def _fullname(thing: Mapping[str, Any], kind: str) -> str | None:
     data = thing.get("data")
     if not isinstance(data, dict):
@@ -400,12 +409,8 @@ class RedditSource:
     async def _listing(self, session: aiohttp.ClientSession, listing: str,
                        params: dict[str, str]) -> list[dict[str, Any]]:
         path = f"/r/{self.subreddits}/{listing}"
-        body = await self._get(session, path, {**params, "raw_json": "1"})
-        data = body.get("data") if isinstance(body, dict) else None
-        children = data.get("children") if isinstance(data, dict) else None
-        if body.get("kind") != "Listing" or not isinstance(children, list):
-            raise SourceFailure("malformed", f"GET {path}: not a Listing")
-        return [c if isinstance(c, dict) else {} for c in children]
+        return listing_children(await self._get(session, path, {**params, "raw_json": "1"}),
+                                path)
 
     # -- one listing ------------------------------------------------------------------
 
@@ -420,7 +425,7 @@ class RedditSource:
         anchor = self._anchor(listing)
         if anchor is None:  # first run: the newest page
             children = await self._listing(session, listing, {"limit": str(PAGE)})
-            for item in self._emit(listing, kind, children, after=None):
+            for item in self.read_page(listing, kind, children, after=None):
                 yield item
             return
         for page in range(self.timings.max_pages):
@@ -432,7 +437,7 @@ class RedditSource:
                         yield item
                 return
             self._empty_polls[listing] = 0
-            for item in self._emit(listing, kind, children, after=None):
+            for item in self.read_page(listing, kind, children, after=None):
                 yield item
             anchor = self._anchors[listing] or anchor
             if len(children) < PAGE:
@@ -452,11 +457,11 @@ class RedditSource:
                     "was probably deleted, catching up from the newest page",
                     self.subreddits, listing, anchor, newest[0])
         children = await self._listing(session, listing, {"limit": str(PAGE)})
-        for item in self._emit(listing, kind, children, after=_id36(anchor)):
+        for item in self.read_page(listing, kind, children, after=_id36(anchor)):
             yield item
 
-    def _emit(self, listing: str, kind: str, children: list[dict[str, Any]],
-              after: int | None) -> list[Post | Rejected]:
+    def read_page(self, listing: str, kind: str, children: list[dict[str, Any]],
+                  after: int | None) -> list[Post | Rejected]:
         """A page (newest first) as posts oldest first; moves the listing's anchor."""
         key = self.cursor_key(listing)
         source_url = f"{self.api}/r/{self.subreddits}/{listing}"
@@ -478,6 +483,10 @@ class RedditSource:
                                      retrieved_at=self._clock())
             except DecodeError as exc:
                 out.append(Rejected(self.name, exc.reason, exc.detail, f"{source_url} {name}"))
+                continue
+            except Exception as exc:  # an odd thing must not stop the listing
+                log.warning("reddit: cannot read %s: %r", name, exc)
+                out.append(Rejected(self.name, "bad_field", repr(exc)[:120], f"{source_url} {name}"))
                 continue
             if not self._remember(post.id):
                 continue

@@ -92,11 +92,12 @@ class ReplaySource:
     def _records(self) -> Iterator[Post | Rejected]:
         with self._open() as fh:
             if self.format == "csv":
-                yield from self._csv(fh)
+                yield from self.read_csv(fh)
             else:
-                yield from self._jsonl(fh)
+                yield from self.read_jsonl(fh)
 
-    def _jsonl(self, fh: IO[bytes]) -> Iterator[Post | Rejected]:
+    def read_jsonl(self, fh: IO[bytes]) -> Iterator[Post | Rejected]:
+        """Each line of a JSONL stream: a Post, or a rejection naming ``FILE:LINE``."""
         number = 0
         skip = self._resume_line()
         while True:
@@ -130,7 +131,8 @@ class ReplaySource:
         position = self.context.cursors.get(self.cursor_key)
         return int(position) if position and position.isdigit() else 0
 
-    def _csv(self, fh: IO[bytes]) -> Iterator[Post | Rejected]:
+    def read_csv(self, fh: IO[bytes]) -> Iterator[Post | Rejected]:
+        """Each row of a CSV stream with a header: a Post, or a rejection naming ``FILE:LINE``."""
         text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="strict", newline="")
         reader = csv.DictReader(text)
         number = 1

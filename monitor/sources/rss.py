@@ -147,7 +147,10 @@ def _date(value: str) -> datetime | None:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    try:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset: unreadable like any other bad date
+        return None
 
 
 def _lang(value: str | None) -> str | None:
@@ -351,13 +354,13 @@ class FeedSource:
         except FeedError as exc:
             raise SourceFailure("malformed", str(exc)) from None
         self._etag, self._modified = etag, modified
-        return self._new_items(entries, final_url)
+        return self.read_items(entries, final_url)
 
     @staticmethod
     def _validator(value: str | None) -> str | None:
         return value if value and len(value) <= _MAX_VALIDATOR else None
 
-    def _new_items(self, entries: list[FeedEntry], where: str) -> list[Post | Rejected]:
+    def read_items(self, entries: list[FeedEntry], where: str) -> list[Post | Rejected]:
         retrieved = self._clock()
         ordered = sorted(reversed(entries), key=lambda e: e.published or retrieved)
         out: list[Post | Rejected] = []

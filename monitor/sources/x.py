@@ -360,27 +360,13 @@ class XSource:
                 yield Rejected(self.name, "too_large", f"over {MAX_RECORD_BYTES} bytes",
                                "x stream")
                 continue
-            if not line.strip():
-                continue  # keep-alive
-            try:
-                message = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield Rejected(self.name, "invalid_json", str(exc)[:120], "x stream")
+            post = self.read_line(line)
+            if isinstance(post, dict):
+                self._stream_problem(post)
                 continue
-            if not isinstance(message, dict):
-                yield Rejected(self.name, "not_object", "a stream message is a JSON object",
-                               "x stream")
-                continue
-            tweet = message.get("data")
-            if not isinstance(tweet, dict):
-                self._stream_problem(message)
-                continue
-            try:
-                post = tweet_to_post(tweet, _users(message.get("includes")),
-                                     collector=self._collector, source_url=self._stream_url,
-                                     retrieved_at=self._clock())
-            except DecodeError as exc:
-                yield Rejected(self.name, exc.reason, exc.detail, f"x stream post {tweet.get('id')}")
+            if not isinstance(post, Post):
+                if post is not None:
+                    yield post
                 continue
             post_id = int(post.id[2:])
             if gap_from is not None and post_id > gap_from:
@@ -408,6 +394,31 @@ class XSource:
             if self._position is not None:
                 post.checkpoint = (self.cursor_key, str(self._position))
             yield post
+
+    def read_line(self, line: bytes) -> Post | Rejected | dict[str, Any] | None:
+        """One stream line: a Post, a counted rejection, a message without a post (X's
+        notices, a dict), or None (a keep-alive)."""
+        if not line.strip():
+            return None
+        try:
+            message = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            return Rejected(self.name, "invalid_json", str(exc)[:120], "x stream")
+        if not isinstance(message, dict):
+            return Rejected(self.name, "not_object", "a stream message is a JSON object",
+                            "x stream")
+        tweet = message.get("data")
+        if not isinstance(tweet, dict):
+            return message
+        try:
+            return tweet_to_post(tweet, _users(message.get("includes")),
+                                 collector=self._collector, source_url=self._stream_url,
+                                 retrieved_at=self._clock())
+        except DecodeError as exc:
+            return Rejected(self.name, exc.reason, exc.detail, f"x stream post {tweet.get('id')}")
+        except Exception as exc:  # an odd post must not stop the stream
+            log.warning("x: cannot read stream post %r: %r", str(tweet.get("id"))[:30], exc)
+            return Rejected(self.name, "bad_field", repr(exc)[:120], "x stream")
 
     def _stream_problem(self, message: dict[str, Any]) -> None:
         """A message without a post: X's notice that it closes the stream, or noise."""

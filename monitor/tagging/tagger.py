@@ -18,7 +18,7 @@ from monitor.model import SEVERITIES, Flag, LabelScore, Tags
 from monitor.tagging.compiler import CompiledRuleset, LanguagePipeline
 from monitor.tagging.language import OTHER, resolve_language
 from monitor.tagging.ruleset import Label, Rule
-from monitor.textutil import extract_hashtags, quoted_spans
+from monitor.textutil import break_symbol_runs, extract_hashtags, quoted_spans
 
 __all__ = ["Decision", "Explanation", "Hit", "Tagger"]
 
@@ -114,7 +114,8 @@ class Tagger:
             # No spaCy memory zone here: inside one the tokenizer cannot keep its cache
             # and rebuilds every lexeme (measured: 5x slower). The processor bounds the
             # vocabulary instead by swapping in a fresh tagger (see fresh()).
-            docs = pipe.nlp.pipe((items[i][0] for i in indices), batch_size=256)
+            docs = pipe.nlp.pipe((break_symbol_runs(items[i][0]) for i in indices),
+                                  batch_size=256)
             for i, doc in zip(indices, docs, strict=True):
                 text, _, tags = items[i]
                 out[i] = self._evaluate(pipe, doc, text, lang, tags, explain=False).tags
@@ -138,7 +139,8 @@ class Tagger:
         """What fires and why, including hits dropped by negation or quotes."""
         resolved = self.language_of(text, lang)
         pipe = self._pipe(resolved)
-        return self._evaluate(pipe, pipe.nlp(text), text, resolved, tuple(hashtags), explain=True)
+        doc = pipe.nlp(break_symbol_runs(text))
+        return self._evaluate(pipe, doc, text, resolved, tuple(hashtags), explain=True)
 
     # -- internals -----------------------------------------------------------
 

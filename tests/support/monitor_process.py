@@ -45,9 +45,10 @@ MONITOR = ("-m", "monitor")
 TAIL = 60
 
 
-def run_command(source: str, folder: Path, *, python: Sequence[str] = MONITOR) -> list[str]:
-    """``monitor run --source SOURCE`` with everything it writes kept under ``folder``."""
-    return [sys.executable, *python, "run", "--source", source,
+def run_command(source: str, folder: Path, *, python: Sequence[str] = MONITOR,
+                extra: Sequence[str] = ()) -> list[str]:
+    """``monitor run --source SOURCE [EXTRA]`` with everything it writes kept under ``folder``."""
+    return [sys.executable, *python, "run", "--source", source, *extra,
             "--rules", str(RULES), "--archive-dir", str(folder / "archive"),
             "--key-file", str(folder / "key"), "--state-dir", str(folder / "state"),
             "--metrics-addr", "127.0.0.1:0", "--progress", "log"]
@@ -199,13 +200,16 @@ class MonitorProcess:
 class MonitorRun:
     """``monitor run --source SOURCE`` in ``folder``, started at once, its stderr collected.
 
-    Every ``MONITOR_*`` variable is left out of the child's environment; ``env`` is added.
+    Every ``MONITOR_*`` variable is left out of the child's environment; ``env`` is added;
+    ``extra``: more ``monitor run`` flags.
     """
 
-    def __init__(self, folder: Path, source: str, env: dict[str, str]) -> None:
+    def __init__(self, folder: Path, source: str, env: dict[str, str],
+                 extra: Sequence[str] = ()) -> None:
         self.folder = folder
         self.archive = folder / "archive"
-        self.proc = subprocess.Popen(run_command(source, folder), cwd=folder, text=True,
+        self.proc = subprocess.Popen(run_command(source, folder, extra=extra), cwd=folder,
+                                     text=True,
                                      env=child_env(["MONITOR_"], **env),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.lines: list[str] = []
