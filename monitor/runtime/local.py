@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from monitor.model import Post
 from monitor.processor import Processor
@@ -267,7 +266,6 @@ class LocalRuntime:
         """Hand batches to the archive thread; flush at least every second; roll at midnight."""
         loop = asyncio.get_running_loop()
         archive, queue = self.archive, self._archive_queue
-        day = datetime.now(UTC).date()
         while True:
             try:
                 batch = await asyncio.wait_for(queue.get(), timeout=0.5)
@@ -283,15 +281,17 @@ class LocalRuntime:
                     await loop.run_in_executor(self._executor, archive.write_batch, tagged)
                 self._unflushed.update(checkpoints)
             await loop.run_in_executor(self._executor, self._flush_and_commit)
-            today = datetime.now(UTC).date()
-            if today != day:
-                day = today
-                await loop.run_in_executor(self._executor, archive.rollover)
 
     def _flush_and_commit(self) -> None:
-        """On the archive thread: flush if due; once nothing is pending, commit the cursors."""
+        """On the archive thread: roll at midnight, flush if due; once nothing is pending,
+        commit the cursors.
+
+        The archive keeps the day it opened in, so asking it every time (a date
+        comparison) cannot miss a midnight that passed before the runtime started.
+        """
         archive = self.archive
         assert archive is not None
+        archive.rollover()
         archive.maybe_flush()
         if self._unflushed and archive.pending_posts == 0:
             positions, self._unflushed = self._unflushed, {}

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from monitor.sinks.metrics import Metrics
+from monitor.sinks.mqtt import MqttSink
 from monitor.tagging import default_rules_path, load_ruleset
 from tests.support.binaries import require_binary
 from tests.support.prometheus import DURATION, parse_duration, scale_alertmanager, scale_rules
@@ -142,7 +143,9 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
 
 def test_rules_read_only_metrics_the_monitor_exports() -> None:
     exported = set()
-    for family in Metrics(load_ruleset(default_rules_path())).registry.collect():
+    registry = Metrics(load_ruleset(default_rules_path())).registry
+    MqttSink("mqtt://127.0.0.1:1883/social", registry=registry, author=None)  # --mqtt-publish
+    for family in registry.collect():
         exported.add(family.name + "_total" if family.type == "counter" else family.name)
     recorded = {rule["record"] for rule in _rules() if "record" in rule}
     for rule in _rules():

@@ -21,6 +21,7 @@ import pytest
 from monitor.archive_export import iter_day
 from monitor.archive_verify import verify_archive
 from monitor.model import Post, TaggedPost
+from monitor.privacy import Pseudonymizer
 from monitor.processor import Processor
 from monitor.runtime.local import LocalRuntime
 from monitor.runtime.progress import Progress
@@ -291,3 +292,22 @@ async def test_every_sink_gets_every_tagged_post(processor: Processor, metrics: 
     stats = await asyncio.wait_for(runtime.run(), timeout=3)
     assert stats.processed == 50
     assert sink.ids == [f"gen-{i}" for i in range(50)]
+
+
+async def test_a_midnight_that_passed_before_the_run_started_still_rolls_the_archive(
+        processor: Processor, metrics: Metrics, archive_dir: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    archive = ArchiveWriter(archive_dir, pseudonymizer=Pseudonymizer(b"a-test-key-of-32-bytes-for-hmac!"),
+                            today=yesterday)
+    live = GeneratedSource(0, finite=False)
+    runtime = runtime_for([live], processor, metrics, archive)
+    with caplog.at_level(logging.INFO, logger="monitor.sinks.archive"):
+        task = asyncio.create_task(runtime.run())
+        await asyncio.sleep(1.5)  # the archive loop ticks every half second
+        runtime.stop()
+        await asyncio.wait_for(task, timeout=20)
+
+    began = [r.getMessage() for r in caplog.records if "began" in r.getMessage()]
+    assert began == [f"archive: UTC day {datetime.now(UTC).date()} began; flushing, "
+                     "then the manifests of no day"]
