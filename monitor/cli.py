@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "monitor.commands.run",
     "monitor.commands.rules",
     "monitor.commands.archive",
+    "monitor.commands.bench",
 )
 
 
