@@ -124,7 +124,7 @@ class Tagger:
         return out  # type: ignore[return-value]
 
     def fresh(self) -> Tagger:
-        """The same ruleset compiled into new pipelines.
+        """The same ruleset with new spaCy pipelines (regexes shared, not recompiled).
 
         spaCy's vocabulary keeps every distinct token it has ever seen (memory
         zones free the strings but not the index, and cost the tokenizer its
@@ -132,9 +132,9 @@ class Tagger:
         a slow leak. The processor swaps in a fresh tagger every so often,
         which returns that memory.
         """
-        from monitor.tagging.compiler import compile_ruleset
+        from monitor.tagging.compiler import fresh_pipelines
 
-        return Tagger(compile_ruleset(self.ruleset))
+        return Tagger(fresh_pipelines(self.compiled))
 
     def explain(self, text: str, lang: str | None = None,
                 hashtags: Iterable[str] = ()) -> Explanation:
@@ -199,7 +199,7 @@ class Tagger:
                 if index not in fired and rules[index].applies_to(lang):
                     fired[index] = Hit(rules[index], 0, 0, "#" + tag)
         marker = bool(hashtags & self._campaign_tags) or term_seen
-        return self._decide(text, lang, fired, dropped, term_seen, marker, hashtags)
+        return self._decide(text, lang, fired, dropped, term_seen, marker, hashtags, explain)
 
     def _negated(self, pipe: LanguagePipeline, doc: Doc, start_tok: int) -> bool:
         negations = pipe.config.negations
@@ -237,7 +237,8 @@ class Tagger:
                     break
 
     def _decide(self, text: str, lang: str, fired: dict[int, Hit], dropped: list[Hit],
-                term_seen: bool, marker: bool, hashtags: set[str]) -> Explanation:
+                term_seen: bool, marker: bool, hashtags: set[str],
+                explain: bool = True) -> Explanation:
         rules = self.compiled.rules
         decisions: dict[int, Decision] = {}
 
@@ -297,6 +298,8 @@ class Tagger:
             shadow=shadow,
             rule_hits=tuple(rules[i].id for i in fired),
         )
+        if not explain:  # tag_batch reads only the tags
+            return Explanation(text, lang, tags, [], {}, relevance, marker)
         hits = list(fired.values()) + dropped
         return Explanation(text, lang, tags, hits,
                            {d.label.id: d for d in decisions.values()}, relevance, marker)
