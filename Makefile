@@ -38,6 +38,10 @@ test: $(STAMP) test-deps
 dashboards: $(STAMP)
 	$(BIN)/python -m grafana.build
 
+## bench: the full pipeline against the floor on 100,000 synthetic posts (README, Benchmarks)
+bench: $(STAMP)
+	$(BIN)/monitor bench --posts 100000
+
 lint: $(STAMP)
 	$(BIN)/ruff check monitor tests grafana
 

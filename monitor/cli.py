@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "monitor.commands.archive",
     "monitor.commands.collect",
     "monitor.commands.worker",
+    "monitor.commands.bench",
 )
 
 

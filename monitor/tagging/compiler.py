@@ -9,7 +9,7 @@ at load, and problems are reported with the rule's ``file:line``.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import re2
@@ -21,7 +21,7 @@ from spacy.tokens import Doc
 from monitor.tagging.lemmas import LemmaForms, forget_tables, forms_for, has_lemma_table
 from monitor.tagging.ruleset import LanguageConfig, Problem, Rule, Ruleset, RulesetError
 
-__all__ = ["TERM_KEY", "CompiledRuleset", "LanguagePipeline", "compile_ruleset"]
+__all__ = ["TERM_KEY", "CompiledRuleset", "LanguagePipeline", "compile_ruleset", "fresh_pipelines"]
 
 #: Match key of the campaign's core terms inside each PhraseMatcher.
 TERM_KEY = "__campaign_term__"
@@ -326,9 +326,7 @@ def _lemma_values(patterns: tuple[object, ...]) -> set[str]:
     return words
 
 
-def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
-    """Build matchers for every language; raise RulesetError listing every bad pattern."""
-    compiler = _Compiler(ruleset)
+def _pipelines(compiler: _Compiler, ruleset: Ruleset) -> dict[str, LanguagePipeline]:
     pipelines: dict[str, LanguagePipeline] = {}
     for code, conf in ruleset.languages.items():
         try:
@@ -338,6 +336,26 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
                 f"language '{code}' has no spaCy tokenizer here ({exc}); set "
                 f"'tokenizer: char' under languages.{code}"))]) from None
     forget_tables()
+    return pipelines
+
+
+def fresh_pipelines(compiled: CompiledRuleset) -> CompiledRuleset:
+    """The same compiled ruleset with new spaCy pipelines (a new, empty vocabulary).
+
+    The regexes and hashtag tables hold no vocabulary, so they are shared,
+    not compiled again: a refresh costs the matchers only.
+    """
+    compiler = _Compiler(compiled.ruleset)
+    pipelines = _pipelines(compiler, compiled.ruleset)
+    if compiler.problems:  # the same rules compiled before; only a changed spaCy could fail
+        raise RulesetError(compiler.problems)
+    return replace(compiled, pipelines=pipelines)
+
+
+def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
+    """Build matchers for every language; raise RulesetError listing every bad pattern."""
+    compiler = _Compiler(ruleset)
+    pipelines = _pipelines(compiler, ruleset)
     regex_set, regexes = compiler.regexes()
     hashtag_rules: dict[str, list[int]] = {}
     relevance: list[int] = []

@@ -92,6 +92,8 @@ class Tagger:
                 self._order[name] = (pos, name)
         self._campaign_tags = rs.campaign.hashtags
         self._relevance = rs.campaign.relevance
+        #: rules whose hit needs its span to count: negation and quotes look at it
+        self._needs_span = [r.negation or r.quoted == "drop" for r in compiled.rules]
 
     # -- public API --------------------------------------------------------
 
@@ -122,7 +124,7 @@ class Tagger:
         return out  # type: ignore[return-value]
 
     def fresh(self) -> Tagger:
-        """The same ruleset compiled into new pipelines.
+        """The same ruleset with new spaCy pipelines (regexes shared, not recompiled).
 
         spaCy's vocabulary keeps every distinct token it has ever seen (memory
         zones free the strings but not the index, and cost the tokenizer its
@@ -130,9 +132,9 @@ class Tagger:
         a slow leak. The processor swaps in a fresh tagger every so often,
         which returns that memory.
         """
-        from monitor.tagging.compiler import compile_ruleset
+        from monitor.tagging.compiler import fresh_pipelines
 
-        return Tagger(compile_ruleset(self.ruleset))
+        return Tagger(fresh_pipelines(self.compiled))
 
     def explain(self, text: str, lang: str | None = None,
                 hashtags: Iterable[str] = ()) -> Explanation:
@@ -154,6 +156,8 @@ class Tagger:
         fired: dict[int, Hit] = {}
         dropped: list[Hit] = []
         quotes: list[tuple[int, int]] | None = None
+        #: rule index -> the regex that matched, for hits whose span was not looked up
+        unplaced: dict[int, Any] = {}
         term_seen = False
         other = lang == OTHER
 
@@ -190,7 +194,7 @@ class Tagger:
                 if index not in fired:
                     consider(index, s, e, doc[s].idx, doc[e - 1].idx + len(doc[e - 1]))
         if self.compiled.regex_set is not None:
-            self._regex_hits(doc, text, lang, fired, consider)
+            self._regex_hits(doc, text, lang, fired, consider, explain, unplaced)
         hashtags = {t.lstrip("#＃").lower() for t in platform_tags}
         hashtags.update(extract_hashtags(text))
         for tag in hashtags:
@@ -198,7 +202,8 @@ class Tagger:
                 if index not in fired and rules[index].applies_to(lang):
                     fired[index] = Hit(rules[index], 0, 0, "#" + tag)
         marker = bool(hashtags & self._campaign_tags) or term_seen
-        return self._decide(text, lang, fired, dropped, term_seen, marker, hashtags)
+        return self._decide(text, lang, fired, dropped, term_seen, marker, hashtags, explain,
+                            unplaced)
 
     def _negated(self, pipe: LanguagePipeline, doc: Doc, start_tok: int) -> bool:
         negations = pipe.config.negations
@@ -208,11 +213,24 @@ class Tagger:
         return any(t.lower_ in negations for t in window)
 
     def _regex_hits(self, doc: Doc, text: str, lang: str, fired: dict[int, Hit],
-                    consider: object) -> None:
+                    consider: object, explain: bool, unplaced: dict[int, Any]) -> None:
         starts: Any = None
+        regexes, rules, needs_span = self.compiled.regexes, self.compiled.rules, self._needs_span
+        other = lang == OTHER
+        # FilteredRE2 returns the patterns that really match (potential=False)
         for pos in self.compiled.regex_set.Match(text) or ():
-            index, regex = self.compiled.regexes[pos]
-            if index in fired or not self.compiled.rules[index].applies_to(lang):
+            index, regex = regexes[pos]
+            if index in fired:
+                continue
+            rule = rules[index]
+            if not rule.applies_to(lang):
+                continue
+            if not explain and not needs_span[index]:
+                if not (other and rule.languages is not None):
+                    # it matched and counts wherever it is: skip the second search (~12 us
+                    # a pattern); a flag that shows it as evidence looks it up (_flag)
+                    fired[index] = Hit(rule, 0, 0, "")
+                    unplaced[index] = regex
                 continue
             if starts is None:
                 starts = doc.to_array(IDX)
@@ -224,7 +242,8 @@ class Tagger:
                     break
 
     def _decide(self, text: str, lang: str, fired: dict[int, Hit], dropped: list[Hit],
-                term_seen: bool, marker: bool, hashtags: set[str]) -> Explanation:
+                term_seen: bool, marker: bool, hashtags: set[str],
+                explain: bool = True, unplaced: dict[int, Any] | None = None) -> Explanation:
         rules = self.compiled.rules
         decisions: dict[int, Decision] = {}
 
@@ -269,7 +288,7 @@ class Tagger:
                 else:
                     d.score += rule.weight
                     d.rules.append(rule.id)
-        flags = tuple(self._flag(d, fired) for d in decisions.values()
+        flags = tuple(self._flag(d, fired, text, unplaced) for d in decisions.values()
                       if d.label.layer == "flag" and d.passes)
         shadow = tuple(LabelScore(d.label.id, d.shadow_score, tuple(d.rules + d.shadow_rules))
                        for d in decisions.values() if d.shadow_passes)
@@ -284,6 +303,8 @@ class Tagger:
             shadow=shadow,
             rule_hits=tuple(rules[i].id for i in fired),
         )
+        if not explain:  # tag_batch reads only the tags
+            return Explanation(text, lang, tags, [], {}, relevance, marker)
         hits = list(fired.values()) + dropped
         return Explanation(text, lang, tags, hits,
                            {d.label.id: d for d in decisions.values()}, relevance, marker)
@@ -297,10 +318,15 @@ class Tagger:
         limit = self.ruleset.scoring[layer].max or len(passing)
         return tuple(LabelScore(d.label.id, d.score, tuple(d.rules)) for d in passing[:limit])
 
-    def _flag(self, d: Decision, fired: dict[int, Hit]) -> Flag:
-        hits = [h for h in fired.values()
+    def _flag(self, d: Decision, fired: dict[int, Hit], text: str,
+              unplaced: dict[int, Any] | None) -> Flag:
+        hits = [(i, h) for i, h in fired.items()
                 if h.rule.label == d.label.id and not h.rule.exclusion and not h.rule.shadow]
-        top = max(hits, key=lambda h: h.rule.weight)
-        severity = max((h.rule.severity or d.label.severity or "low" for h in hits),
+        index, top = max(hits, key=lambda ih: ih[1].rule.weight)
+        severity = max((h.rule.severity or d.label.severity or "low" for _, h in hits),
                        key=_SEVERITY_RANK.__getitem__)
-        return Flag(d.label.id, severity, top.rule.id, top.evidence)
+        evidence = top.evidence
+        if unplaced and index in unplaced:  # the same first match the second search would find
+            m = unplaced[index].search(text)
+            evidence = text[m.start():m.end()][:_EVIDENCE_CHARS]
+        return Flag(d.label.id, severity, top.rule.id, evidence)

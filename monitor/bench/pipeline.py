@@ -1,0 +1,129 @@
+"""The full local pipeline as ``monitor run`` wires it, on a file, timed.
+
+Replay -> Processor (dedup, all rules, moderation) -> Metrics -> ArchiveWriter,
+through the real :class:`LocalRuntime`, into a temporary archive folder: the
+figure includes everything a post costs, not only tagging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.codec import decode_post
+from monitor.model import Post, TaggedPost
+from monitor.moderation.moderator import Moderator
+from monitor.processor import Processor
+from monitor.runtime.local import LocalRuntime
+from monitor.sinks.archive import ArchiveWriter
+from monitor.sinks.metrics import Metrics
+from monitor.sources.base import Rejected
+from monitor.sources.replay import ReplaySource
+from monitor.tagging import Tagger, compile_ruleset, default_rules_path, load_ruleset
+
+__all__ = ["PipelineRun", "paced_latencies", "pipeline_rate"]
+
+
+@dataclass(slots=True)
+class PipelineRun:
+    """What one timed pipeline run measured."""
+
+    posts: int
+    cpu_seconds: float
+    wall_seconds: float
+    peak_rss_mb: float
+    archived: int
+
+
+def _runtime(source: object, rules: Path | None, folder: Path,
+             sinks: Sequence[object] = ()) -> LocalRuntime:
+    tagger = Tagger(compile_ruleset(load_ruleset(rules or default_rules_path())))
+    rs = tagger.ruleset
+    processor = Processor(tagger, moderator=Moderator(rs.moderation, rs.campaign.trusted_domains))
+    archive = ArchiveWriter(folder / "archive", key_file=folder / "pseudonym.key")
+    return LocalRuntime([source], processor, Metrics(rs), archive,  # type: ignore[list-item]
+                        sinks=sinks, exit_when_done=True)  # type: ignore[arg-type]
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pipeline_rate(path: Path, rules: Path | None = None) -> PipelineRun:
+    """Replay ``path`` at full speed through the whole pipeline; CPU and wall time."""
+    with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
+        runtime = _runtime(ReplaySource(path, speed=None), rules, Path(tmp))
+        cpu, wall = time.process_time(), time.perf_counter()
+        stats = asyncio.run(runtime.run())
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return PipelineRun(stats.processed + stats.duplicates, cpu, wall, peak_rss_mb(),
+                       stats.archived)
+
+
+class _PacedSource:
+    """Posts from a file at a fixed rate; remembers when each was due.
+
+    Latency is measured from the moment a post was *due*, not when it was
+    finally handed over, so a pipeline that falls behind shows it (no
+    coordinated omission).
+    """
+
+    finite = True
+    name = "replay"
+
+    def __init__(self, path: Path, rate: float, limit: int) -> None:
+        self.path, self.rate, self.limit = path, rate, limit
+        self.due: dict[str, float] = {}
+
+    async def stream(self) -> AsyncIterator[Post | Rejected]:
+        posts = []
+        with self.path.open("rb") as fh:
+            for line in fh:
+                if len(posts) >= self.limit:
+                    break
+                if line.strip():
+                    posts.append(decode_post(line.rstrip(b"\n"), default_source=self.name))
+        clock = time.perf_counter
+        start = clock()
+        for i, post in enumerate(posts):
+            due = start + i / self.rate
+            if (wait := due - clock()) > 0:
+                await asyncio.sleep(wait)
+            self.due[post.id] = due
+            yield post
+
+
+class _LatencySink:
+    """Notes when each tagged post came out of the processor."""
+
+    name = "bench-latency"
+
+    def __init__(self) -> None:
+        self.done: dict[str, float] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def write(self, batch: Sequence[TaggedPost]) -> None:
+        now = time.perf_counter()
+        for tagged in batch:
+            self.done[tagged.post.id] = now
+
+    async def close(self) -> None:
+        return None
+
+
+def paced_latencies(path: Path, rate: float, limit: int,
+                    rules: Path | None = None) -> list[float]:
+    """Seconds from due to processed for each of the first ``limit`` posts at ``rate``/s."""
+    source, sink = _PacedSource(path, rate, limit), _LatencySink()
+    with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
+        runtime = _runtime(source, rules, Path(tmp), sinks=[sink])
+        asyncio.run(runtime.run())
+    return sorted(sink.done[k] - due for k, due in source.due.items() if k in sink.done)

@@ -1,0 +1,56 @@
+"""``monitor bench``: how close the full pipeline comes to the floor, in one session."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+from monitor.bench.report import PACED_RATE, run_bench
+from monitor.cli import UsageError
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "bench", help="measure the pipeline against the floor (JSON decode + tokenizer)",
+        description="Run the floor (orjson + spaCy's blank tokenizer) and the full local "
+                    "pipeline (replay -> processor -> metrics -> archive) on the same posts; "
+                    f"print both rates, their ratio, p50/p99 latency at {PACED_RATE:,} posts/s "
+                    "and the pipeline's peak RSS.")
+    p.add_argument("--posts", type=int, default=100_000,
+                   help="synthetic posts to generate (default 100000; ignored with --file)")
+    p.add_argument("--file", type=Path, help="a JSONL file of posts to use instead")
+    p.add_argument("--rules", type=Path, help="ruleset folder (default: the shipped keep4o)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    if args.file is None and args.posts < 1:
+        raise UsageError(f"--posts {args.posts}: generate at least 1 post")
+    if args.file is not None and not args.file.is_file():
+        raise UsageError(f"--file {args.file}: no such file; pass a JSONL file of posts")
+    quiet = args.json
+    report = run_bench(args.posts, args.file, args.rules,
+                       progress=(lambda _: None) if quiet else
+                       (lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True)))
+    if report.posts == 0:
+        raise UsageError(f"--file {args.file}: it holds no posts")
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(report.summary()) + b"\n")
+        return 0
+    print(f"posts                 {report.posts:,}")
+    print(f"floor                 {report.floor_posts_per_s:,.0f} posts/CPU-s "
+          "(orjson + blank spaCy tokenizer)")
+    print(f"pipeline              {report.pipeline_posts_per_s:,.0f} posts/CPU-s "
+          f"({report.pipeline_wall_posts_per_s:,.0f}/s wall; replay -> processor -> metrics "
+          "-> archive)")
+    print(f"ratio                 {report.ratio:.3f}  (target >= 0.5)")
+    print(f"latency at {PACED_RATE:,}/s   p50 {report.p50_ms:.1f} ms, p99 {report.p99_ms:.1f} ms "
+          f"over {report.paced_posts:,} posts  (target p99 < 250 ms)")
+    print(f"peak RSS (pipeline)   {report.peak_rss_mb:.0f} MiB  (target < 400 MB)")
+    return 0
