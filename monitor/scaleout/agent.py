@@ -22,6 +22,7 @@ import faust
 
 from monitor.scaleout.step import Record, StepResult, WorkerStep
 from monitor.scaleout.topics import Topics
+from monitor.scaleout.windows import PartitionKeyedTable
 
 __all__ = ["Emit", "WorkerConfig", "build_app"]
 
@@ -71,13 +72,22 @@ def build_app(broker: str, topics: Topics, step: WorkerStep, config: WorkerConfi
                       partitions=topics.partitions)
     if emit is None:
         emit = _topic_emit(app, topics)
+    if step.windows is not None:
+        table = app.tables.add(PartitionKeyedTable(
+            app, name="moderation", beacon=app.tables.beacon, partitions=topics.partitions,
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            help="each partition's moderation windows: one record per post in them"))
+        table.windows, table.source_topic = step.windows, topics.posts
+        step.windows.table = table
 
     @app.agent(posts, name="process")
     async def process(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(config.batch_size, within=config.batch_wait):
             messages = [e.message for e in events]
             result = step([m.value for m in messages], [m.timestamp for m in messages],
-                          [f"{m.topic}[{m.partition}]@{m.offset}" for m in messages])
+                          [f"{m.topic}[{m.partition}]@{m.offset}" for m in messages],
+                          partitions=[m.partition for m in messages],
+                          offsets=[m.offset for m in messages])
             await _until_delivered(emit, result, step)
 
     return app, process
