@@ -75,7 +75,7 @@ def build_app(broker: str, topics: Topics, step: WorkerStep, config: WorkerConfi
     if step.windows is not None:
         table = app.tables.add(PartitionKeyedTable(
             app, name="moderation", beacon=app.tables.beacon, partitions=topics.partitions,
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            key_type=bytes, value_type=bytes,  # raw: the values are our JSON, never pickles
             help="each partition's moderation windows: one record per post in them"))
         table.windows, table.source_topic = step.windows, topics.posts
         step.windows.table = table
