@@ -7,6 +7,8 @@ loop first awaits the broker's acknowledgement of every record it produced,
 so a worker killed at any point leaves its partitions' committed offsets
 behind anything not yet in ``tagged``; the worker taking the partitions
 over processes those posts again and the archive keeps one copy per post id.
+The moderation windows live per source partition in the ``moderation``
+table (:mod:`monitor.scaleout.windows`), created when the step has them.
 """
 
 from __future__ import annotations
