@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from monitor.bench.synth import write_jsonl
 from monitor.codec import decode_post, decode_tagged
@@ -174,18 +174,6 @@ def write_flood(path: Path, numbers: range, start: datetime) -> Path:
     return path
 
 
-async def committed(broker: Tansu, group: str, topic: str) -> int:
-    """The group's committed offset on partition 0 of ``topic`` (-1 for none)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
-                                enable_auto_commit=False)
-    await consumer.start()  # not subscribed: asks, never joins the group
-    try:
-        found = await consumer.committed(TopicPartition(topic, 0))
-    finally:
-        await consumer.stop()
-    return -1 if found is None else found
-
-
 async def read_tagged(broker: Tansu, topic: str, count: int) -> list[TaggedPost]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
@@ -231,7 +219,7 @@ async def test_the_worker_taking_a_partition_over_keeps_its_flood_windows(
         running = [w for w in pipeline.workers if w.proc is not None]
         async with asyncio.timeout(60):
             while sum([await pipeline.metric(w, PROCESSED) for w in running]) < 8 \
-                    or await committed(tansu, "windows", "windows-posts") < 8:
+                    or (await tansu.committed("windows", "windows-posts") or 0) < 8:
                 await asyncio.sleep(0.2)
         shares = [await pipeline.metric(w, PROCESSED) for w in running]
         assert sorted(shares)[-1] == 8 == sum(shares), shares  # one partition: one owner
