@@ -22,6 +22,7 @@ from monitor.scaleout.options import (
 )
 from monitor.scaleout.step import WorkerStep
 from monitor.scaleout.topics import TopicError, ensure_topics
+from monitor.scaleout.windows import PartitionWindows
 from monitor.sinks.metrics import Metrics
 
 __all__ = ["register"]
@@ -75,9 +76,9 @@ def _worker(args: argparse.Namespace) -> int:
         author = Pseudonymizer.load(settings.key_file) if settings.pseudonymize else None
     except (PseudonymKeyError, OSError, ValueError) as exc:
         raise UsageError(f"--key-file: {exc}") from None
-    processor = Processor(tagger, dedup_window=settings.dedup_window,
-                          moderator=Moderator(tagger.ruleset.moderation,
-                                              tagger.ruleset.campaign.trusted_domains))
+    processor = Processor(tagger, dedup_window=settings.dedup_window)
+    windows = PartitionWindows.for_moderator(
+        Moderator(tagger.ruleset.moderation, tagger.ruleset.campaign.trusted_domains))
     config = WorkerConfig(group=settings.kafka_group, batch_size=settings.batch_size,
                           batch_wait=settings.batch_wait, session_timeout=args.session_timeout,
                           data_dir=args.data_dir or settings.state_dir /
@@ -92,7 +93,7 @@ def _worker(args: argparse.Namespace) -> int:
         loop.close()
         raise UsageError(str(exc)) from None
     app, _agent = build_app(target.faust_broker, topics,
-                            WorkerStep(processor, metrics, author=author), config)
+                            WorkerStep(processor, metrics, author=author, windows=windows), config)
     server = serve_metrics(metrics, settings.metrics_addr)
     log.info("worker of group %s: ruleset '%s' (%s), %s -> %s, %s on %s", config.group,
              tagger.ruleset.name, tagger.ruleset.hash, topics.posts, topics.tagged,

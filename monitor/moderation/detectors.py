@@ -62,6 +62,17 @@ class ModerationState:
     def is_trusted(self, domain: str) -> bool:
         return any(domain == t or domain.endswith("." + t) for t in self.trusted)
 
+    def author_key(self, author: str | None) -> str | None:
+        """The author as the windows keep it: salted and hashed, never the handle."""
+        if not author:
+            return None
+        return hashlib.blake2b(author.encode(), key=self.salt, digest_size=8).hexdigest()
+
+    def promoted_domains(self, links: tuple[str, ...]) -> list[str]:
+        """The untrusted registrable domains a post links to, sorted (a stable replay order)."""
+        hosts = {domain_of(u) for u in links}
+        return sorted({registrable_domain(h) for h in hosts if h and not self.is_trusted(h)})
+
     def memory_bytes(self) -> dict[str, int]:
         return {"near_duplicates": self.near_duplicates.memory_bytes(),
                 "domains": self.domains.memory_bytes(), "authors": self.authors.memory_bytes()}
@@ -96,7 +107,8 @@ def _on_campaign(item: Observed) -> bool:
 def near_duplicate(state: ModerationState, item: Observed) -> Flag | None:
     """The same text, give or take links, mentions and emoji, posted many times in the window."""
     config = state.config
-    posts, authors = state.near_duplicates.observe(item.post.text, item.post.author, item.now,
+    posts, authors = state.near_duplicates.observe(item.post.text,
+                                                   state.author_key(item.post.author), item.now,
                                                    item.signature)
     if posts < config.near_duplicate_min_posts:
         return None
@@ -113,8 +125,7 @@ def near_duplicate(state: ModerationState, item: Observed) -> Flag | None:
 def link_promotion(state: ModerationState, item: Observed) -> Flag | None:
     """One untrusted domain pushed by many posts in the window."""
     worst, worst_count = "", 0
-    hosts = {domain_of(u) for u in item.links}
-    for domain in {registrable_domain(h) for h in hosts if h and not state.is_trusted(h)}:
+    for domain in state.promoted_domains(item.links):
         count = state.domains.add(domain, item.now)
         if count > worst_count:
             worst, worst_count = domain, count
@@ -128,9 +139,9 @@ def link_promotion(state: ModerationState, item: Observed) -> Flag | None:
 
 def author_burst(state: ModerationState, item: Observed) -> Flag | None:
     """One author posting faster than the configured rate (the author is hashed)."""
-    if not item.post.author:
+    key = state.author_key(item.post.author)
+    if key is None:
         return None
-    key = hashlib.blake2b(item.post.author.encode(), key=state.salt, digest_size=8).hexdigest()
     count = state.authors.add(key, item.now)
     if count <= state.config.author_burst_max_posts:
         return None

@@ -11,15 +11,27 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from monitor.model import SEVERITIES, Flag, Post, Tags
 from monitor.moderation.config import ModerationConfig
-from monitor.moderation.detectors import DETECTORS, Detector, ModerationState, observed
+from monitor.moderation.detectors import (
+    DETECTORS,
+    Detector,
+    ModerationState,
+    author_burst,
+    link_promotion,
+    near_duplicate,
+    observed,
+)
 from monitor.moderation.neardup import minhash_batch
+from monitor.moderation.remembered import Remembered
 
 __all__ = ["Moderator", "merge_flags"]
 
 log = logging.getLogger(__name__)
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
+_EMPTY = np.iinfo(np.uint64).max  # the first value of a signature of no words
 
 
 def merge_flags(content: Iterable[Flag], stateful: Iterable[Flag]) -> tuple[Flag, ...]:
@@ -48,15 +60,24 @@ class Moderator:
         self.detectors = tuple(detectors)
         self.errors = 0
 
-    def moderate(self, posts: Sequence[Post], tags: Sequence[Tags]) -> list[tuple[Flag, ...]]:
-        """The stateful flags of each post, in order; posts must be in arrival order."""
+    def moderate(self, posts: Sequence[Post], tags: Sequence[Tags],
+                 remember: list[Remembered] | None = None) -> list[tuple[Flag, ...]]:
+        """The stateful flags of each post, in order; posts must be in arrival order.
+
+        ``remember``: receives each post's :class:`Remembered` inputs to the
+        windows (none when moderation is disabled), for :meth:`replay`.
+        """
         if not self.config.enabled or not posts:
             return [() for _ in posts]
-        index = self.state.near_duplicates
-        signatures = minhash_batch(index.word_sets([p.text for p in posts]))
+        state = self.state
+        signatures = minhash_batch(state.near_duplicates.word_sets([p.text for p in posts]))
         out: list[tuple[Flag, ...]] = []
         for post, post_tags, signature in zip(posts, tags, signatures, strict=True):
             item = observed(post, post_tags, signature)
+            if remember is not None:
+                remember.append(Remembered(
+                    item.now, state.author_key(post.author), tuple(state.promoted_domains(item.links)),
+                    None if signature[0] == _EMPTY else signature))
             found: list[Flag] = []
             for detector in self.detectors:
                 try:
@@ -69,6 +90,27 @@ class Moderator:
                     found.append(flag)
             out.append(merge_flags(post_tags.flags, found) if found else ())
         return out
+
+    def replay(self, items: Iterable[Remembered]) -> int:
+        """Rebuild the windows from remembered posts, in their arrival order, as if
+        :meth:`moderate` had seen them (with the same salt); returns how many."""
+        if not self.config.enabled:
+            return 0
+        state = self.state
+        clusters = near_duplicate in self.detectors
+        domains = link_promotion in self.detectors
+        authors = author_burst in self.detectors
+        count = 0
+        for item in items:
+            count += 1
+            if clusters and item.signature is not None:
+                state.near_duplicates.observe("", item.author, item.time, item.signature)
+            if domains:
+                for domain in item.domains:
+                    state.domains.add(domain, item.time)
+            if authors and item.author is not None:
+                state.authors.add(item.author, item.time)
+        return count
 
     def memory_bytes(self) -> dict[str, int]:
         """Estimated bytes per structure, to check against the configured bounds."""

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["NearDuplicateIndex", "minhash", "minhash_batch", "normalize_for_dedup"]
+__all__ = ["SIGNATURE_LENGTH", "NearDuplicateIndex", "minhash", "minhash_batch",
+           "normalize_for_dedup"]
 
 _LINK = re.compile(r"https?://\S+|www\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|app|ai|co|xyz|"
                    r"me|ly|gg|link|site|shop|online|info)(?:/\S*)?", re.IGNORECASE)
@@ -33,6 +34,8 @@ _NOT_WORD = re.compile(r"[^\w#]+|\d+|_+")
 _HASHES = 24
 _ROWS = 4
 _BANDS = _HASHES // _ROWS
+#: values in one MinHash signature
+SIGNATURE_LENGTH = _HASHES
 _rng = np.random.default_rng(20250813)  # fixed: signatures must agree across processes
 # Multiply-add modulo 2**64 with odd multipliers permutes the 64-bit word hashes; the
 # xor-shift mixes the high bits down so each of the _HASHES orders is unrelated.

@@ -7,6 +7,8 @@ loop first awaits the broker's acknowledgement of every record it produced,
 so a worker killed at any point leaves its partitions' committed offsets
 behind anything not yet in ``tagged``; the worker taking the partitions
 over processes those posts again and the archive keeps one copy per post id.
+The moderation windows live per source partition in the ``moderation``
+table (:mod:`monitor.scaleout.windows`), created when the step has them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import faust
 
 from monitor.scaleout.step import Record, StepResult, WorkerStep
 from monitor.scaleout.topics import Topics
+from monitor.scaleout.windows import PartitionKeyedTable
 
 __all__ = ["Emit", "WorkerConfig", "build_app"]
 
@@ -71,13 +74,22 @@ def build_app(broker: str, topics: Topics, step: WorkerStep, config: WorkerConfi
                       partitions=topics.partitions)
     if emit is None:
         emit = _topic_emit(app, topics)
+    if step.windows is not None:
+        table = app.tables.add(PartitionKeyedTable(
+            app, name="moderation", beacon=app.tables.beacon, partitions=topics.partitions,
+            key_type=bytes, value_type=bytes,  # raw: the values are our JSON, never pickles
+            help="each partition's moderation windows: one record per post in them"))
+        table.windows, table.source_topic = step.windows, topics.posts
+        step.windows.table = table
 
     @app.agent(posts, name="process")
     async def process(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(config.batch_size, within=config.batch_wait):
             messages = [e.message for e in events]
             result = step([m.value for m in messages], [m.timestamp for m in messages],
-                          [f"{m.topic}[{m.partition}]@{m.offset}" for m in messages])
+                          [f"{m.topic}[{m.partition}]@{m.offset}" for m in messages],
+                          partitions=[m.partition for m in messages],
+                          offsets=[m.offset for m in messages])
             await _until_delivered(emit, result, step)
 
     return app, process

@@ -3,6 +3,7 @@
     broker = Tansu(tmp_path)   # finds the binary, picks a free port
     broker.start()             # returns once the port accepts connections
     broker.url                 # kafka://127.0.0.1:PORT
+    await broker.committed(group, topic)   # a consumer group's committed offset
     broker.stop()
 
 Apache Kafka itself cannot be installed here; Tansu speaks the Kafka wire
@@ -23,6 +24,8 @@ import stat
 import subprocess
 import time
 from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.support.binaries import require_binary
 from tests.support.mosquitto import free_port
@@ -61,6 +64,16 @@ class Tansu:
     @property
     def url(self) -> str:
         return f"kafka://{self.bootstrap}"
+
+    async def committed(self, group: str, topic: str, partition: int = 0) -> int | None:
+        """The offset ``group`` committed on ``topic``'s partition, None if none."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group,
+                                    enable_auto_commit=False)
+        await consumer.start()  # not subscribed: asks, never joins the group
+        try:
+            return await consumer.committed(TopicPartition(topic, partition))
+        finally:
+            await consumer.stop()
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the broker and wait until its port accepts connections."""
