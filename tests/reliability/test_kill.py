@@ -46,11 +46,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
 import pytest
 
 from monitor.sinks.manifest import MANIFEST_NAME, day_folders
-from tests.support.crash import Input, assert_recovery_keeps, complete_frames, write_input
+from tests.support.crash import (
+    Input,
+    assert_recovery_keeps,
+    committed_cursor,
+    complete_frames,
+    write_input,
+)
 from tests.support.faketime import libfaketime, midnight_env
 from tests.support.monitor_process import MonitorRun
 
@@ -63,15 +68,6 @@ TMP_MANIFEST = MANIFEST_NAME + ".tmp"
 READY = "ruleset '"
 ROLLOVER = "archive: UTC day"
 SERVING = "serving metrics on"
-
-
-def committed_cursor(state: Path, replay: Path) -> int:
-    """The replay line number the monitor acknowledged as durable (0: none yet)."""
-    try:
-        cursors = orjson.loads((state / "cursors.json").read_bytes())
-    except FileNotFoundError:
-        return 0
-    return int(cursors.get(f"replay:{replay.resolve()}", 0))
 
 
 def manifest_temps(archive: Path) -> list[Path]:

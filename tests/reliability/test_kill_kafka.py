@@ -4,10 +4,13 @@ A real Tansu broker on loopback, ``monitor collect`` replaying a file of
 synthetic posts (late posts, bad lines and repeated lines mixed in) at a pace
 that keeps posts flowing for the whole campaign, two ``monitor worker`` in one
 group and one ``monitor archive --from kafka://.../tagged``. The test SIGKILLs
-a worker or the archiver at seeded random points (``RELIABILITY_SEED``) and
-restarts it at once with the same arguments and state folder.
+a worker, the archiver or the collector at seeded random points
+(``RELIABILITY_SEED``) and restarts it at once with the same arguments and
+state folder.
 
-*Acknowledged* is read from outside the processes, in the broker's committed
+*Acknowledged* is read from outside the processes: the collector's replay
+cursor (``STATE/cursors.json``: every post on a line at or below it is in
+``posts``; checked after every collector kill), and the broker's committed
 offsets (``AIOKafkaConsumer.committed`` for the group, without joining it):
 
 - the workers' group on ``posts``: every post below the committed offset is
@@ -32,8 +35,10 @@ Where the kills land (shuffled plan):
 - ``archiver``: the archiver at a random instant while it archives;
 - ``commit``: the moment a segment file of the archive grows (a flush has
   appended and is fsyncing), before the offsets of that flush are committed;
-  the kill counts as inside the fsync/commit window when the committed
-  offsets after it are still those from before the flush.
+  an archiver kill counts as inside the fsync/commit window when the archive
+  holds posts that are not below the committed offsets (durable, not yet
+  acknowledged): restart must neither lose nor duplicate them;
+- ``collector``: ``monitor collect`` (``resume=true``) at a random instant.
 """
 
 from __future__ import annotations
@@ -53,14 +58,20 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from monitor.sinks.manifest import DATA_SUFFIX, day_folders
-from tests.support.crash import Input, assert_recovery_keeps, complete_frames, write_input
+from tests.support.crash import (
+    Input,
+    assert_recovery_keeps,
+    committed_cursor,
+    complete_frames,
+    write_input,
+)
 from tests.support.monitor_process import MonitorProcess, verified_ids
 from tests.support.scaleout import PROCESSED, Pipeline
 from tests.support.tansu import Tansu
 
 SEED = int(os.environ.get("RELIABILITY_SEED", "9"))
 #: a rebalance kill comes with a worker kill of the other worker, which starts the rebalance
-KILLS = {"worker": 4, "rebalance": 5, "archiver": 5, "commit": 6}
+KILLS = {"worker": 4, "rebalance": 5, "archiver": 5, "commit": 6, "collector": 3}
 POSTS = 5_000
 #: the input's posts are 120 s of event time apart: 5,000 last about 110 s at this pace
 SPEED = "5500x"
@@ -68,6 +79,7 @@ SPEED = "5500x"
 SESSION = 3.0
 REBALANCING = "because it is rebalancing"
 ARCHIVED = "social_archive_posts_total"
+RECEIVED = "social_posts_received_total"
 
 Offsets = dict[int, int]
 
@@ -128,7 +140,10 @@ class Kill:
     kind: str
     at: float
     flowing: bool  # the collector was still producing
-    in_window: bool = False  # commit: after an fsync, before its offsets were committed
+    #: archiver kills: the archive held posts not yet acknowledged (the kill came after
+    #: an fsync, before the commit of its offsets)
+    in_window: bool = False
+    grown_after: float | None = None  # commit: seconds until a segment file grew
     rebalancing: bool = False  # rebalance: the victim had logged the rebalance
     #: worker kills: posts the workers' commit acknowledged into tagged; archiver kills:
     #: posts acknowledged as durable (below the archiver's commit), and posts archived
@@ -149,6 +164,7 @@ class Campaign:
     started: float = field(default_factory=time.monotonic)
     kills: list[Kill] = field(default_factory=list)
     last_archived: Offsets = field(default_factory=dict)
+    last_cursor: int = 0
 
     @property
     def flowing(self) -> bool:
@@ -208,20 +224,24 @@ class Campaign:
         await self.working(archiver, ARCHIVED)
         kill = Kill(kind, time.monotonic() - self.started, self.flowing)
         if kind == "commit":
-            before = await self.archived.now()
-            size = archive_bytes(self.pipeline.archive)
-            until = time.monotonic() + 3.0
-            while (grown := archive_bytes(self.pipeline.archive) != size) is False and \
-                    time.monotonic() < until:
-                pass  # busy: a flush's commit follows its fsync within milliseconds
+            kill.grown_after = next_flush(self.pipeline.archive)  # blocks the loop: no delay
             await self.kill(archiver)
-            kill.in_window = grown and await self.archived.now() == before
         else:
             await asyncio.sleep(self.rng.uniform(0.0, 2.0))
             await self.kill(archiver)
         await self.check_archive(kill)
         self.kills.append(kill)
         await archiver.start()
+
+    async def kill_collector(self) -> None:
+        assert self.flowing, "the input ran out before the collector kills"
+        await self.working(self.collector, RECEIVED)
+        kill = Kill("collector", time.monotonic() - self.started, True)
+        await asyncio.sleep(self.rng.uniform(0.0, 1.5))
+        await self.kill(self.collector)
+        await self.check_collector(kill)
+        self.kills.append(kill)
+        await self.collector.start()
 
     async def check_workers(self, kill: Kill) -> None:
         """At least once into ``tagged``: every post below the workers' commit is there."""
@@ -234,6 +254,18 @@ class Campaign:
         missing = sorted(below - in_tagged)
         assert not missing, (f"{len(missing)} posts committed by the workers are not in "
                              f"tagged: {missing[:5]}; {self.context(kill)}")
+
+    async def check_collector(self, kill: Kill) -> None:
+        """Every post on a line at or below the collector's cursor is in ``posts``."""
+        cursor = committed_cursor(self.pipeline.folder / "collector", self.source.path)
+        assert cursor >= self.last_cursor, f"the cursor moved back; {self.context(kill)}"
+        self.last_cursor = cursor
+        await self.posts.catch_up()
+        acknowledged = self.source.acknowledged(cursor)
+        kill.acknowledged = len(acknowledged)
+        missing = sorted(acknowledged - self.posts.below(self.posts.ends()))
+        assert not missing, (f"{len(missing)} posts below the collector's cursor {cursor} are "
+                             f"not in posts: {missing[:5]}; {self.context(kill)}")
 
     async def check_archive(self, kill: Kill) -> None:
         """Every tagged record below the archiver's commit is in the archive's complete
@@ -251,6 +283,7 @@ class Campaign:
         assert not twice, f"archived more than once: {twice[:5]}; {context}"
         acknowledged = self.tagged.below(committed)
         kill.acknowledged = len(acknowledged)
+        kill.in_window = bool(set(ids) - acknowledged)  # durable, not yet acknowledged
         missing = sorted(acknowledged - set(ids))
         assert not missing, (f"{len(missing)} posts acknowledged as durable are not in the "
                              f"archive: {missing[:5]}; {context}")
@@ -264,12 +297,26 @@ class Campaign:
                 f"{self.logs()}")
 
 
-def archive_bytes(archive: Path) -> int:
-    """The size of every segment file of the archive (a flush makes it grow)."""
-    if not archive.is_dir():
-        return 0
-    return sum(path.stat().st_size for day in day_folders(archive)
-               for path in day.glob("*" + DATA_SUFFIX))
+def segment_files(archive: Path) -> list[Path]:
+    return [path for day in day_folders(archive) for path in day.glob("*" + DATA_SUFFIX)] \
+        if archive.is_dir() else []
+
+
+def next_flush(archive: Path, timeout: float = 10.0) -> float | None:
+    """Busy-wait until a segment file grows (a flush appended a frame and is fsyncing;
+    the commit of its offsets follows within milliseconds); seconds waited, None: no flush."""
+    started = time.monotonic()
+    paths = segment_files(archive)
+    sizes = [os.stat(p).st_size for p in paths]
+    rounds = 0
+    while (waited := time.monotonic() - started) < timeout:
+        for path, size in zip(paths, sizes, strict=True):
+            if os.stat(path).st_size != size:
+                return waited
+        rounds += 1
+        if rounds % 50 == 0 and len(segment_files(archive)) != len(paths):
+            return waited  # a flush began a new file (a new day or source)
+    return None
 
 
 @contextlib.asynccontextmanager
@@ -300,7 +347,7 @@ async def test_sigkill_workers_and_archiver_loses_and_duplicates_no_acknowledged
     source = write_input(tmp_path / "input.jsonl", posts=POSTS, seed=SEED, rng=rng)
     pipeline = Pipeline(tmp_path, broker, "kills", session_timeout=SESSION)
     collector = MonitorProcess(tmp_path, argv=pipeline.collect_argv(
-        f"replay:{source.path}?speed={SPEED}"))
+        f"replay:{source.path}?speed={SPEED}&resume=true"))
     partitions = pipeline.partitions
     campaign = Campaign(
         pipeline, source, rng, collector,
@@ -319,6 +366,8 @@ async def test_sigkill_workers_and_archiver_loses_and_duplicates_no_acknowledged
             for kind in plan:
                 if kind in ("worker", "rebalance"):
                     await campaign.kill_worker(kind)
+                elif kind == "collector":
+                    await campaign.kill_collector()
                 else:
                     await campaign.kill_archiver(kind)
             killed_at = time.monotonic() - campaign.started
@@ -343,7 +392,8 @@ async def test_sigkill_workers_and_archiver_loses_and_duplicates_no_acknowledged
     summary = Counter(k.kind for k in kills)
     assert len(kills) >= 20
     assert sum(k.flowing for k in kills) >= 20, "the input ran out before the kills did"
-    assert sum(k.in_window for k in kills) >= 2, "no kill landed between an fsync and its commit"
+    window = [k for k in kills if k.kind == "commit" and k.in_window]
+    assert len(window) >= 3, "too few kills landed between an fsync and its commit"
     assert sum(k.rebalancing for k in kills) >= 3, "too few kills came during a rebalance"
     ids = Counter(await verified_ids(pipeline.archive))
     assert set(ids) == source.valid_ids
@@ -351,13 +401,16 @@ async def test_sigkill_workers_and_archiver_loses_and_duplicates_no_acknowledged
     assert campaign.posts.below(campaign.posts.ends()) == source.valid_ids
     print(f"\nseed {SEED}: {len(kills)} kills {dict(summary)} in {killed_at:.0f} s, "
           f"{sum(k.flowing for k in kills)} while posts flowed; commit kills inside the "
-          f"fsync/commit window: {sum(k.in_window for k in kills)}/{summary['commit']}; "
+          f"fsync/commit window: {len(window)}/{summary['commit']} (random archiver kills: "
+          f"{sum(k.in_window for k in kills if k.kind == 'archiver')}/{summary['archiver']}), "
+          f"flush seen after {[round(k.grown_after or -1, 3) for k in kills if k.kind == 'commit']}"
+          " s; "
           f"rebalance kills after the rebalance was logged: "
           f"{sum(k.rebalancing for k in kills)}/{summary['rebalance']}; posts topic "
           f"{sum(len(k) for k in campaign.posts.keys.values())} records, tagged "
           f"{sum(len(k) for k in campaign.tagged.keys.values())} records (re-processing); "
           f"archive {len(ids)} posts once each; {elapsed:.0f} s in all")
-    for group in (("worker", "rebalance"), ("archiver", "commit")):
+    for group in (("worker", "rebalance"), ("archiver", "commit"), ("collector",)):
         print(" / ".join(group) + " kills, posts acknowledged at the kill: " + ", ".join(
             f"{k.acknowledged}" + (f" ({k.archived} archived)" if k.kind in ("archiver", "commit")
                                    else "") for k in kills if k.kind in group))

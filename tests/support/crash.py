@@ -3,6 +3,7 @@ what an archive held at the moment of a kill.
 
     source = write_input(path, posts=4_000, seed=9, rng=random.Random(9))
     source.valid_ids, source.acknowledged(line)   # post ids, by replay line
+    committed_cursor(state, source.path)          # the line a resumed replay committed
     ids, problems = complete_frames(archive)      # Counter of ids in complete frames
     assert_recovery_keeps(archive, copy, ids)     # a restart's recovery verifies, loses none
 """
@@ -24,7 +25,8 @@ from monitor.sinks.archive import ArchiveWriter
 from monitor.sinks.manifest import DATA_SUFFIX, day_folders
 from monitor.sinks.segment import FrameReader
 
-__all__ = ["Input", "assert_recovery_keeps", "complete_frames", "write_input"]
+__all__ = ["Input", "assert_recovery_keeps", "committed_cursor", "complete_frames",
+           "write_input"]
 
 
 @dataclass
@@ -69,6 +71,16 @@ def write_input(path: Path, *, posts: int, seed: int, rng: random.Random) -> Inp
         ids.append(str(record["id"]))
     path.write_bytes(b"\n".join(lines) + b"\n")
     return Input(path, ids)
+
+
+def committed_cursor(state: Path, replay: Path) -> int:
+    """The replay line number a process acknowledged (``replay:FILE?resume=true``'s cursor
+    in ``STATE/cursors.json``; 0: none yet)."""
+    try:
+        cursors = orjson.loads((state / "cursors.json").read_bytes())
+    except FileNotFoundError:
+        return 0
+    return int(cursors.get(f"replay:{replay.resolve()}", 0))
 
 
 def complete_frames(archive: Path) -> tuple[Counter[str], list[str]]:
