@@ -111,7 +111,10 @@ class TopicLog:
                     keys.append(record.key.decode())
 
     def below(self, offsets: Offsets) -> set[str]:
-        """The ids of the records below ``offsets`` (per partition)."""
+        """The ids of the records below ``offsets`` (per partition; read that far first)."""
+        short = {p: (end, len(self.keys[p])) for p, end in offsets.items()
+                 if end > len(self.keys[p])}
+        assert not short, f"{self.topic}: committed beyond the records read: {short}"
         return {key for p, end in offsets.items() for key in self.keys[p][:end]}
 
     def ends(self) -> Offsets:
