@@ -68,6 +68,11 @@ def build_app(broker: str, topics: Topics, step: WorkerStep, config: WorkerConfi
         # a batch's records leave in a few requests, not one each (the loop awaits them anyway)
         producer_linger=0.005,
         producer_max_batch_size=512 * 1024,
+        # The table lives in memory (no RocksDB files that could outlive their topic),
+        # so a local offset past the broker's highwater only means the broker under-
+        # reports it (Tansu 0.6.0's ListOffsets does); the check would crash the worker
+        # on every such rebalance instead of recovering.
+        recovery_consistency_check=False,
     )
     posts = app.topic(topics.posts, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw",

@@ -45,9 +45,6 @@ def add_from_options(parser: argparse.ArgumentParser) -> None:
                             "MONITOR_PSEUDONYM_KEY takes precedence")
     group.add_argument("--metrics-addr", help="serve /metrics on HOST:PORT (default 127.0.0.1:9464)")
     group.add_argument("--rules", type=Path, help="ruleset folder, for the metrics' label sets")
-    group.add_argument("--session-timeout", type=float, default=10.0,
-                       help="seconds after which a silent archiver is dropped from its group, "
-                            "so a restarted one gets the partitions (default 10)")
     add_topic_options(parser)
 
 
@@ -64,8 +61,6 @@ def cmd_from(args: argparse.Namespace) -> int:
                        ("rules", "rules")):
         if (value := getattr(args, dest, None)) is not None:
             setattr(settings, name, value)
-    if args.session_timeout <= 0:
-        raise UsageError("--session-timeout must be > 0")
     target = kafka_target("--from", args.from_url, topic=True)
     assert target.topic is not None
     args.tagged_topic = target.topic
@@ -84,8 +79,7 @@ def cmd_from(args: argparse.Namespace) -> int:
     group = f"{settings.kafka_group}-archive"
     log.info("archiving %s to %s (group %s)", target, settings.archive_dir, group)
     try:
-        stats = asyncio.run(_consume(target.bootstrap, topics, group, archive, metrics,
-                                     args.session_timeout))
+        stats = asyncio.run(_consume(target.bootstrap, topics, group, archive, metrics))
     finally:
         server.shutdown()
     log.info("archive stopped: %d records consumed, %d rejected", stats.consumed, stats.rejected)
@@ -93,16 +87,14 @@ def cmd_from(args: argparse.Namespace) -> int:
 
 
 async def _consume(bootstrap: str, topics: Topics, group: str, archive: ArchiveWriter,
-                   metrics: Metrics, session_timeout: float) -> ArchiveStats:
+                   metrics: Metrics) -> ArchiveStats:
     try:
         await ensure_topics(bootstrap, topics.names, topics.partitions, topics.replication)
     except TopicError as exc:
         archive.close()
         raise UsageError(str(exc)) from None
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                session_timeout_ms=int(session_timeout * 1000),
-                                heartbeat_interval_ms=max(100, int(session_timeout * 100)))
+                                enable_auto_commit=False, auto_offset_reset="earliest")
     archiver = TopicArchiver(consumer, archive, metrics)
     consumer.subscribe([topics.tagged], listener=archiver.listener())
     try:
