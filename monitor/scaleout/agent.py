@@ -22,6 +22,7 @@ from typing import Any
 
 import faust
 
+from monitor.scaleout.flow import App
 from monitor.scaleout.step import Record, StepResult, WorkerStep
 from monitor.scaleout.topics import Topics
 from monitor.scaleout.windows import PartitionKeyedTable
@@ -54,7 +55,7 @@ def build_app(broker: str, topics: Topics, step: WorkerStep, config: WorkerConfi
     records go instead of the ``tagged`` and ``flags`` topics; unit tests pass
     one that keeps them, and run ``agent.test_context()`` with no broker.
     """
-    app = faust.App(
+    app = App(
         config.group,
         broker=broker,
         datadir=str(config.data_dir),

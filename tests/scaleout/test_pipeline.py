@@ -10,6 +10,7 @@ archive keeps one copy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,6 +93,18 @@ class Pipeline:
             logs = "\n".join(p.log for p in (*self.workers, self.archiver))
             pytest.fail(f"{done:g} of {count} posts archived within {timeout:g}s\n{logs}")
 
+    async def wait_committed(self, count: int, timeout: float = 30.0) -> list[int]:
+        """Until the group's committed offsets on the posts topic add up to ``count``
+        (each partition's offsets start at 0 and have no gaps); returns them."""
+        committed: list[int] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while sum(committed := [
+                        await self.broker.committed(self.name, f"{self.name}-posts", p) or 0
+                        for p in range(self.partitions)]) < count:
+                    await asyncio.sleep(0.5)
+        return committed
+
     async def stop(self) -> None:
         for process in (*self.workers, self.archiver):
             if process.proc is not None and process.proc.returncode is None:
@@ -148,6 +161,8 @@ async def test_a_worker_stopped_mid_run_loses_nothing(tmp_path: Path, tansu: Tan
             assert await victim.stop(sig) == 0, victim.log
         assert total < len(expected), "killed after the work was done: use a bigger file"
         await pipeline.wait_archived(len(expected))
+        # and nothing left to redo: a restart now would not read a post again
+        committed = await pipeline.wait_committed(len(expected))
         survived = await pipeline.metric(survivor, PROCESSED)
         await pipeline.stop()
     finally:
@@ -156,6 +171,7 @@ async def test_a_worker_stopped_mid_run_loses_nothing(tmp_path: Path, tansu: Tan
         assert survived + done >= len(expected), (survived, done)
     # either way the survivor did more than its own half: it took partitions over
     assert survived > len(expected) / 2, (survived, done)
+    assert sum(committed) == len(expected), committed
     ids = await verified_ids(pipeline.archive)
     assert len(ids) == len(set(ids)) and set(ids) == expected
 
