@@ -45,6 +45,9 @@ def add_from_options(parser: argparse.ArgumentParser) -> None:
                             "MONITOR_PSEUDONYM_KEY takes precedence")
     group.add_argument("--metrics-addr", help="serve /metrics on HOST:PORT (default 127.0.0.1:9464)")
     group.add_argument("--rules", type=Path, help="ruleset folder, for the metrics' label sets")
+    group.add_argument("--session-timeout", type=float, default=10.0,
+                       help="seconds after which a silent archiver is dropped from its group, "
+                            "so a restarted one gets the partitions (default 10)")
     add_topic_options(parser)
 
 
@@ -61,6 +64,8 @@ def cmd_from(args: argparse.Namespace) -> int:
                        ("rules", "rules")):
         if (value := getattr(args, dest, None)) is not None:
             setattr(settings, name, value)
+    if args.session_timeout <= 0:
+        raise UsageError("--session-timeout must be > 0")
     target = kafka_target("--from", args.from_url, topic=True)
     assert target.topic is not None
     args.tagged_topic = target.topic
@@ -79,7 +84,8 @@ def cmd_from(args: argparse.Namespace) -> int:
     group = f"{settings.kafka_group}-archive"
     log.info("archiving %s to %s (group %s)", target, settings.archive_dir, group)
     try:
-        stats = asyncio.run(_consume(target.bootstrap, topics, group, archive, metrics))
+        stats = asyncio.run(_consume(target.bootstrap, topics, group, archive, metrics,
+                                     args.session_timeout))
     finally:
         server.shutdown()
     log.info("archive stopped: %d records consumed, %d rejected", stats.consumed, stats.rejected)
@@ -87,14 +93,16 @@ def cmd_from(args: argparse.Namespace) -> int:
 
 
 async def _consume(bootstrap: str, topics: Topics, group: str, archive: ArchiveWriter,
-                   metrics: Metrics) -> ArchiveStats:
+                   metrics: Metrics, session_timeout: float) -> ArchiveStats:
     try:
         await ensure_topics(bootstrap, topics.names, topics.partitions, topics.replication)
     except TopicError as exc:
         archive.close()
         raise UsageError(str(exc)) from None
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                session_timeout_ms=int(session_timeout * 1000),
+                                heartbeat_interval_ms=max(100, int(session_timeout * 100)))
     archiver = TopicArchiver(consumer, archive, metrics)
     consumer.subscribe([topics.tagged], listener=archiver.listener())
     try:

@@ -38,24 +38,24 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
 import pytest
 
-from monitor.archive_verify import verify_archive
-from monitor.bench.synth import synthetic_posts
-from monitor.sinks.archive import ArchiveWriter
-from monitor.sinks.manifest import DATA_SUFFIX, MANIFEST_NAME, day_folders
-from monitor.sinks.segment import FrameReader
+from monitor.sinks.manifest import MANIFEST_NAME, day_folders
+from tests.support.crash import (
+    Input,
+    assert_recovery_keeps,
+    committed_cursor,
+    complete_frames,
+    write_input,
+)
 from tests.support.faketime import libfaketime, midnight_env
 from tests.support.monitor_process import MonitorRun
 
@@ -68,77 +68,6 @@ TMP_MANIFEST = MANIFEST_NAME + ".tmp"
 READY = "ruleset '"
 ROLLOVER = "archive: UTC day"
 SERVING = "serving metrics on"
-
-
-@dataclass
-class Input:
-    """The replay file and what each of its lines is: a post id, or None for a bad line."""
-
-    path: Path
-    lines: list[str | None]
-
-    @property
-    def valid_ids(self) -> set[str]:
-        return {i for i in self.lines if i is not None}
-
-    def acknowledged(self, cursor: int) -> set[str]:
-        return {i for i in self.lines[:cursor] if i is not None}
-
-
-def write_input(path: Path, rng: random.Random) -> Input:
-    """Synthetic posts over six event days: late posts, bad lines and repeated lines mixed in.
-
-    Late posts (one in 25, one to three days old) make the writer reopen
-    closed days and close others, writing their manifests; the last line is a
-    valid post, so the cursor ends at the last line.
-    """
-    start = datetime(2026, 2, 13, 18, tzinfo=UTC)
-    records = list(synthetic_posts(POSTS, seed=SEED, start=start, per_second=1 / 120))
-    lines: list[bytes] = []
-    ids: list[str | None] = []
-    for n, record in enumerate(records):
-        if n % 25 == 7:
-            late = datetime.fromisoformat(str(record["created_at"]))
-            late -= timedelta(days=rng.uniform(1, 3))
-            record["created_at"] = late.isoformat().replace("+00:00", "Z")
-        if n % 97 == 13:
-            lines.append(b'{"id": "broken-%d", "text": "cut sh' % n)
-            ids.append(None)
-        if n % 151 == 40 and lines:
-            again = rng.randrange(len(lines))  # a repeat: archived once all the same
-            lines.append(lines[again])
-            ids.append(ids[again])
-        lines.append(orjson.dumps(record))
-        ids.append(str(record["id"]))
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    return Input(path, ids)
-
-
-def committed_cursor(state: Path, replay: Path) -> int:
-    """The replay line number the monitor acknowledged as durable (0: none yet)."""
-    try:
-        cursors = orjson.loads((state / "cursors.json").read_bytes())
-    except FileNotFoundError:
-        return 0
-    return int(cursors.get(f"replay:{replay.resolve()}", 0))
-
-
-def complete_frames(archive: Path) -> tuple[Counter[str], list[str]]:
-    """Ids in the archive's complete frames (what recovery keeps), and each file's problem."""
-    ids: Counter[str] = Counter()
-    problems = []
-    for day in day_folders(archive):
-        for path in sorted(day.glob("*" + DATA_SUFFIX)):
-            with path.open("rb") as fh:
-                reader = FrameReader(fh)
-                for content in reader:
-                    for line in content.splitlines():
-                        record = orjson.loads(line)
-                        assert record["created_at"].startswith(day.name), (path, record["id"])
-                        ids[record["id"]] += 1
-            if reader.problem:
-                problems.append(f"{path.relative_to(archive)}: {reader.problem}")
-    return ids, problems
 
 
 def manifest_temps(archive: Path) -> list[Path]:
@@ -226,8 +155,7 @@ class Campaign:
                    f"{kill.cursor}\nmonitor log (tail):\n" + "\n".join(run.lines[-25:]))
         previous = self.kills[-1].cursor if self.kills else 0
         assert kill.cursor >= previous, f"the cursor moved back from {previous}; {context}"
-        ids, problems = complete_frames(self.archive) if self.archive.is_dir() else (Counter(),
-                                                                                     [])
+        ids, problems = complete_frames(self.archive)
         kill.torn_files, kill.archived = len(problems), len(ids)
         twice = sorted(i for i, n in ids.items() if n > 1)
         assert not twice, f"archived more than once: {twice[:5]}; {context}"
@@ -235,21 +163,14 @@ class Campaign:
         assert not missing, f"{len(missing)} acknowledged posts missing: {missing[:5]}; {context}"
         strangers = sorted(set(ids) - self.source.valid_ids)
         assert not strangers, f"posts not in the input: {strangers[:5]}; {context}"
-        if not self.archive.is_dir():
-            return
-        copy = self.folder / "recovered"
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(self.archive, copy)
-        ArchiveWriter(copy, pseudonymize=False).close()  # what the restart does first
-        report = verify_archive(copy)
-        assert report.ok, f"{[str(p) for p in report.problems[:5]]}; {context}"
-        assert complete_frames(copy)[0] == ids, f"recovery lost readable posts; {context}"
+        assert_recovery_keeps(self.archive, self.folder / "recovered", ids, context)
 
 
 @pytest.fixture
 def campaign(tmp_path: Path) -> Campaign:
     rng = random.Random(SEED)
-    return Campaign(tmp_path, write_input(tmp_path / "input.jsonl", rng), libfaketime(), rng)
+    source = write_input(tmp_path / "input.jsonl", posts=POSTS, seed=SEED, rng=rng)
+    return Campaign(tmp_path, source, libfaketime(), rng)
 
 
 @pytest.mark.timeout(280)

@@ -69,3 +69,9 @@ def test_archive_without_an_action_asks_for_one_or_from(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["archive"]) == 2
     assert "--from kafka://HOST:PORT/tagged" in capsys.readouterr().err
+
+
+def test_archive_from_refuses_a_session_timeout_of_zero(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["archive", "--from", "kafka://k:9092/tagged", "--session-timeout", "0"]) == 2
+    assert "--session-timeout must be > 0" in capsys.readouterr().err

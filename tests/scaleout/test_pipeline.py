@@ -10,113 +10,20 @@ archive keeps one copy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiohttp
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from monitor.bench.synth import write_jsonl
-from monitor.codec import decode_post, decode_tagged
+from monitor.codec import decode_tagged
 from monitor.model import TaggedPost
-from monitor.privacy import Pseudonymizer
-from tests.support.monitor_process import (
-    RULES,
-    MonitorProcess,
-    metric_sum,
-    run_cli,
-    verified_ids,
-)
+from tests.support.monitor_process import verified_ids
+from tests.support.scaleout import PROCESSED, Pipeline, unique_ids
 from tests.support.tansu import Tansu
-
-PARTITIONS = 4
-PROCESSED = "social_posts_processed_total"
-
-
-def topic_args(name: str, partitions: int = PARTITIONS) -> list[str]:
-    return ["--posts-topic", f"{name}-posts", "--tagged-topic", f"{name}-tagged",
-            "--flags-topic", f"{name}-flags", "--partitions", str(partitions),
-            "--group", name, "--rules", str(RULES), "--metrics-addr", "127.0.0.1:0"]
-
-
-class Pipeline:
-    """The processes of one scale-out deployment, everything under ``folder``."""
-
-    def __init__(self, folder: Path, broker: Tansu, name: str = "scale",
-                 partitions: int = PARTITIONS) -> None:
-        self.folder, self.broker, self.name = folder, broker, name
-        self.partitions = partitions
-        self.key = folder / "pseudonym.key"
-        Pseudonymizer.load(self.key)  # one key for every process, as in production
-        self.archive = folder / "archive"
-        self.workers = [self.worker(i) for i in range(2)]
-        self.archiver = MonitorProcess(folder, argv=[
-            "archive", "--from", f"{broker.url}/{name}-tagged", *topic_args(name, partitions),
-            "--archive-dir", str(self.archive), "--key-file", str(self.key)])
-
-    def worker(self, number: int) -> MonitorProcess:
-        return MonitorProcess(self.folder, argv=[
-            "worker", "--broker", self.broker.url, *topic_args(self.name, self.partitions),
-            "--state-dir", str(self.folder / f"worker{number}"), "--key-file", str(self.key),
-            "--session-timeout", "6", "--batch-size", "64"])
-
-    async def start(self) -> None:
-        for process in (self.archiver, *self.workers):
-            await process.start()
-        for process in (self.archiver, *self.workers):
-            await process.metrics_url()
-
-    async def collect(self, replay: Path) -> None:
-        code, out = await run_cli(
-            "collect", "--source", f"replay:{replay}", "--to",
-            f"{self.broker.url}/{self.name}-posts", *topic_args(self.name, self.partitions),
-            "--state-dir", str(self.folder / "collector"), "--exit-when-done")
-        assert code == 0, out
-
-    async def metric(self, process: MonitorProcess, name: str) -> float:
-        async with aiohttp.ClientSession() as session, \
-                session.get(await process.metrics_url()) as response:
-            return metric_sum(await response.text(), name)
-
-    async def wait_archived(self, count: int, timeout: float = 120.0) -> None:
-        done = -1.0
-        try:
-            async with asyncio.timeout(timeout):
-                while (done := await self.metric(self.archiver, "social_archive_posts_total")) \
-                        < count:
-                    await asyncio.sleep(0.2)
-        except TimeoutError:
-            logs = "\n".join(p.log for p in (*self.workers, self.archiver))
-            pytest.fail(f"{done:g} of {count} posts archived within {timeout:g}s\n{logs}")
-
-    async def wait_committed(self, count: int, timeout: float = 30.0) -> list[int]:
-        """Until the group's committed offsets on the posts topic add up to ``count``
-        (each partition's offsets start at 0 and have no gaps); returns them."""
-        committed: list[int] = []
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while sum(committed := [
-                        await self.broker.committed(self.name, f"{self.name}-posts", p) or 0
-                        for p in range(self.partitions)]) < count:
-                    await asyncio.sleep(0.5)
-        return committed
-
-    async def stop(self) -> None:
-        for process in (*self.workers, self.archiver):
-            if process.proc is not None and process.proc.returncode is None:
-                assert await process.stop() == 0, process.log
-
-    def kill(self) -> None:
-        for process in (*self.workers, self.archiver):
-            process.kill()
-
-
-def unique_ids(replay: Path) -> set[str]:
-    return {decode_post(line).id for line in replay.read_bytes().splitlines() if line.strip()}
 
 
 async def test_two_workers_archive_every_post_exactly_once(tmp_path: Path, tansu: Tansu) -> None:

@@ -126,6 +126,7 @@ class MonitorProcess:
     async def start(self) -> None:
         command = ([sys.executable, *self.python, *self.argv] if self.argv is not None
                    else run_command(self.source, self.folder, python=self.python))
+        self.lines = []  # a restart logs afresh (and serves metrics on a new port)
         self.proc = await asyncio.create_subprocess_exec(
             *command,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
