@@ -355,3 +355,13 @@ def test_a_campaign_slogan_storm_is_never_flagged(post: Make, processor: Process
     posts = [post("4o mattered. Our voices matter. #keep4o", at=i * 10, author=f"fan{i}")
              for i in range(60)]
     assert [t.all_flags for t in processor.process(posts).tagged] == [()] * 60
+
+
+@pytest.mark.parametrize(("domain", "trusted"), [
+    ("bbc.co.uk", True), ("news.bbc.co.uk", True), ("a.b.news.bbc.co.uk", True),
+    ("evilbbc.co.uk", False), ("bbc.co.uk.evil.example", False), ("co.uk", False),
+    ("openai.com", True), ("", False)])
+def test_a_domain_is_trusted_when_it_or_a_domain_it_is_under_is_listed(
+        domain: str, trusted: bool) -> None:
+    moderator = Moderator(trusted_domains=("bbc.co.uk", "OpenAI.com"))
+    assert moderator.state.is_trusted(domain) is trusted

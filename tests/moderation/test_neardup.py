@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 
+from monitor.moderation import neardup
 from monitor.moderation.neardup import (
     NearDuplicateIndex,
     minhash,
@@ -15,6 +16,8 @@ from monitor.moderation.neardup import (
 )
 from tests.moderation.synth import ordinary_posts, unique_text
 
+#: the first MinHash value of {"keep4o"}, as every version so far computed it
+KEEP4O_FIRST = 18031998445142450636
 FLOOD = "Get GPT-4o back at https://gpt4o-back.app/?ref=a1B2c3 🔥 unlimited, no subscription #keep4o"
 
 #: The flood text as bots vary it; each must land in the flood's cluster.
@@ -201,6 +204,18 @@ def test_minhash_batch_equals_minhash_of_each_text() -> None:
             np.testing.assert_array_equal(row, minhash(words))
         else:
             assert (row == np.iinfo(np.uint64).max).all()  # empty: never clustered
+
+
+def test_signatures_do_not_depend_on_which_word_hashes_are_remembered() -> None:
+    """Workers compare signatures made in other processes: the word-hash memo must be
+    invisible, also when it fills up and starts over."""
+    words = set(normalize_for_dedup(FLOOD).split())
+    before = minhash(words)
+    minhash_batch([{f"filler{i}"} for i in range(neardup._WORD_HASHES_MAX + 10)])
+    assert len(neardup._WORD_HASHES) <= neardup._WORD_HASHES_MAX
+    np.testing.assert_array_equal(minhash(words), before)
+    # pinned: a signature written to the changelog by an older worker still matches
+    assert minhash({"keep4o"})[0] == minhash_batch([{"keep4o"}])[0][0] == KEEP4O_FIRST
 
 
 def test_minhash_batch_of_nothing_is_an_empty_array() -> None:
