@@ -11,7 +11,7 @@ and only then resumes flow again: that second resume empties the agent's
 buffer of posts fetched after the seek, and no seek follows to read them
 again. The posts are never processed and never acknowledged, so the
 partition's committed offset stays behind them until the next rebalance
-(seen here as 2 to 11 of 12,000 posts missing from the archive after a
+(seen here as 2 to 34 of 12,000 posts missing from the archive after a
 worker's clean stop, every run).
 
 Clearing only when flow was suspended keeps what the revocation step
