@@ -12,11 +12,11 @@ from aiokafka.errors import KafkaError
 
 from monitor.cli import UsageError
 from monitor.commands.run import settings_from_args
+from monitor.commands.startup import load_rules, serve_metrics
 from monitor.scaleout.options import (
     add_topic_options,
     kafka_target,
     quiet_client_logs,
-    serve_metrics,
     topics_from,
 )
 from monitor.scaleout.producer import CollectStats, DeliveryError, PostProducer
@@ -25,7 +25,6 @@ from monitor.sinks.metrics import Metrics
 from monitor.sources import SourceContext, SourceError, open_source
 from monitor.sources.base import Source
 from monitor.sources.cursor import CursorStore, FileCursorStore
-from monitor.tagging import RulesetError, default_rules_path, load_ruleset
 
 __all__ = ["register"]
 
@@ -60,10 +59,7 @@ def _collect(args: argparse.Namespace) -> int:
     topics = topics_from(settings, args)
     if not settings.sources:
         raise UsageError("no --source given; e.g. --source replay:samples/stream.jsonl")
-    try:
-        ruleset = load_ruleset(settings.rules or default_rules_path())
-    except RulesetError as exc:
-        raise UsageError(f"the ruleset has {len(exc.problems)} problem(s):\n{exc}") from None
+    ruleset = load_rules(settings.rules)
     metrics = Metrics(ruleset)
     try:
         cursors = FileCursorStore(settings.state_dir)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import logging
 from pathlib import Path
 
 from monitor.cli import UsageError
+from monitor.commands.startup import build_tagger, serve_metrics
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.moderation.moderator import Moderator
 from monitor.privacy import Pseudonymizer, PseudonymKeyError
@@ -20,7 +20,7 @@ from monitor.sinks.metrics import Metrics
 from monitor.sinks.mqtt import MqttSink
 from monitor.sources import SourceContext, SourceError, open_source
 from monitor.sources.cursor import FileCursorStore
-from monitor.tagging import RulesetError, Tagger, compile_ruleset, default_rules_path, load_ruleset
+from monitor.tagging import Tagger, compile_ruleset, default_rules_path, load_ruleset
 
 __all__ = ["register"]
 
@@ -89,14 +89,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def build_tagger(path: Path | None) -> Tagger:
-    try:
-        return Tagger(compile_ruleset(load_ruleset(path or default_rules_path())))
-    except RulesetError as exc:
-        raise UsageError(f"the ruleset has {len(exc.problems)} problem(s):\n{exc}\n"
-                         "run 'monitor rules check' after fixing them") from None
-
-
 #: What `monitor run` watches with no --source and no config: no credentials needed.
 LIVE_DEFAULT: tuple[str, ...] = (
     "bluesky:",
@@ -152,17 +144,7 @@ def _run(args: argparse.Namespace) -> int:
         sources = [open_source(uri, context) for uri in settings.sources]
     except (SourceError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    try:
-        server = metrics.serve(settings.metrics_addr)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise UsageError(f"metrics address {settings.metrics_addr} is in use; pass "
-                             "--metrics-addr 127.0.0.1:PORT with a free port") from None
-        raise UsageError(f"cannot serve metrics on {settings.metrics_addr}: {exc}") from None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    host, port = server.server_address[:2]
-    log.info("serving metrics on http://%s:%s/metrics", host, port)
+    server = serve_metrics(metrics, settings.metrics_addr)
     archive = None
     if settings.archive:
         try:

@@ -8,7 +8,8 @@ import logging
 from pathlib import Path
 
 from monitor.cli import UsageError
-from monitor.commands.run import build_tagger, settings_from_args
+from monitor.commands.run import settings_from_args
+from monitor.commands.startup import build_tagger, serve_metrics
 from monitor.moderation.moderator import Moderator
 from monitor.privacy import Pseudonymizer, PseudonymKeyError
 from monitor.processor import Processor
@@ -17,7 +18,6 @@ from monitor.scaleout.options import (
     add_topic_options,
     kafka_target,
     quiet_client_logs,
-    serve_metrics,
     topics_from,
 )
 from monitor.scaleout.step import WorkerStep

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 from monitor.model import Post
 from monitor.processor import Processor
+from monitor.runtime.intake import accepted
 from monitor.runtime.progress import Progress
 from monitor.sinks.archive import ArchiveWriter
 from monitor.sinks.base import Sink
 from monitor.sinks.metrics import Metrics
-from monitor.sources.base import Rejected, Source, platform_label
+from monitor.sources.base import Source, platform_label
 from monitor.sources.cursor import CursorStore, MemoryCursorStore
 from monitor.tagging import Tagger
 
@@ -180,15 +181,7 @@ class LocalRuntime:
         metrics.source_up.labels(label).set(1)
         finished = False
         try:
-            async for item in source.stream():
-                if isinstance(item, Rejected):
-                    stats.received += 1
-                    stats.rejected += 1
-                    metrics.record_rejected(item.source, item.reason)
-                    log.debug("rejected %s: %s %s", item.where, item.reason, item.detail)
-                    continue
-                stats.received += 1
-                metrics.record_received(item.source)
+            async for item in accepted(source, stats, metrics):
                 entry = (clock(), item)
                 try:
                     await queue.put(entry)

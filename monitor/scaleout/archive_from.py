@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from monitor.cli import UsageError
+from monitor.commands.startup import load_rules, serve_metrics
 from monitor.config import ConfigError, load_settings
 from monitor.privacy import PseudonymKeyError
 from monitor.scaleout.archiver import ArchiveStats, TopicArchiver
@@ -18,13 +19,11 @@ from monitor.scaleout.options import (
     add_topic_options,
     kafka_target,
     quiet_client_logs,
-    serve_metrics,
     topics_from,
 )
 from monitor.scaleout.topics import TopicError, Topics, ensure_topics
 from monitor.sinks.archive import ArchiveWriter
 from monitor.sinks.metrics import Metrics
-from monitor.tagging import RulesetError, default_rules_path, load_ruleset
 
 __all__ = ["add_from_options", "cmd_from"]
 
@@ -70,10 +69,7 @@ def cmd_from(args: argparse.Namespace) -> int:
     assert target.topic is not None
     args.tagged_topic = target.topic
     topics = topics_from(settings, args)
-    try:
-        ruleset = load_ruleset(settings.rules or default_rules_path())
-    except RulesetError as exc:
-        raise UsageError(f"the ruleset has {len(exc.problems)} problem(s):\n{exc}") from None
+    ruleset = load_rules(settings.rules)
     metrics = Metrics(ruleset)
     try:
         archive = ArchiveWriter(settings.archive_dir, pseudonymize=settings.pseudonymize,

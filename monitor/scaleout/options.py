@@ -1,22 +1,16 @@
-"""Flags the scale-out commands share: topics and their shape, metrics serving."""
+"""Flags the scale-out commands share: the broker, topics and their shape, client logs."""
 
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
-from typing import Any
 
 from monitor.cli import UsageError
 from monitor.config import Settings
 from monitor.scaleout.topics import Topics
 from monitor.scaleout.url import KafkaTarget, parse_kafka_url
-from monitor.sinks.metrics import Metrics
 
-__all__ = [
-    "add_topic_options", "kafka_target", "quiet_client_logs", "serve_metrics", "topics_from"]
-
-log = logging.getLogger("monitor.scaleout")
+__all__ = ["add_topic_options", "kafka_target", "quiet_client_logs", "topics_from"]
 
 #: flag dest -> Settings field ([kafka] table of the config file)
 TOPIC_OVERRIDES = {
@@ -57,22 +51,6 @@ def kafka_target(flag: str, url: str, *, topic: bool | None) -> KafkaTarget:
         return parse_kafka_url(url, topic=topic)
     except ValueError as exc:
         raise UsageError(f"{flag}: {exc}") from None
-
-
-def serve_metrics(metrics: Metrics, addr: str) -> Any:
-    """Serve /metrics (port 0: any free one) and log where, as ``monitor run`` does."""
-    try:
-        server = metrics.serve(addr)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise UsageError(f"metrics address {addr} is in use; pass --metrics-addr "
-                             "127.0.0.1:PORT with a free port (one per worker)") from None
-        raise UsageError(f"cannot serve metrics on {addr}: {exc}") from None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    host, port = server.server_address[:2]
-    log.info("serving metrics on http://%s:%s/metrics", host, port)
-    return server
 
 
 def quiet_client_logs(verbose: bool) -> None:

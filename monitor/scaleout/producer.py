@@ -24,8 +24,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from monitor.codec import encode_post
+from monitor.runtime.intake import accepted
 from monitor.sinks.metrics import Metrics
-from monitor.sources.base import Rejected, Source, platform_label
+from monitor.sources.base import Source, platform_label
 from monitor.sources.cursor import CursorStore
 
 __all__ = ["CollectStats", "DeliveryError", "PostProducer"]
@@ -112,15 +113,7 @@ class PostProducer:
         metrics, stats, send, topic = self.metrics, self.stats, self.producer.send, self.topic
         metrics.source_up.labels(label).set(1)
         try:
-            async for item in source.stream():
-                if isinstance(item, Rejected):
-                    stats.received += 1
-                    stats.rejected += 1
-                    metrics.record_rejected(item.source, item.reason)
-                    log.debug("rejected %s: %s %s", item.where, item.reason, item.detail)
-                    continue
-                stats.received += 1
-                metrics.record_received(item.source)
+            async for item in accepted(source, stats, metrics):
                 future = await send(topic, encode_post(item), key=item.id.encode())
                 await queue.put((future, item.checkpoint))
         except asyncio.CancelledError:

@@ -1,0 +1,63 @@
+"""What the long-running commands (run, collect, worker, archive --from) set up the
+same way, with the same messages when it fails: the ruleset and the metrics server."""
+
+from __future__ import annotations
+
+import errno
+import logging
+from pathlib import Path
+from typing import Any
+
+from monitor.cli import UsageError
+from monitor.sinks.metrics import Metrics
+from monitor.tagging import (
+    Ruleset,
+    RulesetError,
+    Tagger,
+    compile_ruleset,
+    default_rules_path,
+    load_ruleset,
+)
+
+__all__ = ["build_tagger", "load_rules", "serve_metrics"]
+
+log = logging.getLogger("monitor.metrics")
+
+
+def _problems(exc: RulesetError) -> UsageError:
+    return UsageError(f"the ruleset has {len(exc.problems)} problem(s):\n{exc}\n"
+                      "run 'monitor rules check' after fixing them")
+
+
+def load_rules(path: Path | None) -> Ruleset:
+    """The ruleset at ``path`` (default: the shipped keep4o), not compiled."""
+    try:
+        return load_ruleset(path or default_rules_path())
+    except RulesetError as exc:
+        raise _problems(exc) from None
+
+
+def build_tagger(path: Path | None) -> Tagger:
+    """A tagger on the ruleset at ``path``; a pattern that does not compile is a usage
+    error too."""
+    ruleset = load_rules(path)
+    try:
+        return Tagger(compile_ruleset(ruleset))
+    except RulesetError as exc:
+        raise _problems(exc) from None
+
+
+def serve_metrics(metrics: Metrics, addr: str) -> Any:
+    """Serve /metrics (port 0: any free one) and log where, for tests and users to find."""
+    try:
+        server = metrics.serve(addr)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"metrics address {addr} is in use; pass --metrics-addr "
+                             "127.0.0.1:PORT with a free port (one per process)") from None
+        raise UsageError(f"cannot serve metrics on {addr}: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    host, port = server.server_address[:2]
+    log.info("serving metrics on http://%s:%s/metrics", host, port)
+    return server
