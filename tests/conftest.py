@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from monitor.model import Post
+from tests.support.tansu import Tansu
 
 #: Set UPDATE_GOLDEN=1 to rewrite golden files instead of comparing with them.
 UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -56,3 +57,14 @@ def golden() -> Callable[[Path, Any], None]:
             "and review the diff")
 
     return check
+
+
+@pytest.fixture
+def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tansu]:
+    """A fresh Kafka-protocol broker on loopback for one test (scale-out and its kill test)."""
+    broker = Tansu(tmp_path_factory.mktemp("tansu"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

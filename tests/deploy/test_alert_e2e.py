@@ -31,6 +31,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.binaries import require_binary
+from tests.support.processes import terminate
 from tests.support.prometheus import (
     Service,
     scale_alertmanager,
@@ -154,23 +155,13 @@ def stack(tmp_path: Path, webhook: tuple[Webhook, str]) -> Iterator[dict[str, An
              "--key-file", str(tmp_path / "key"), "--progress", "log"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        cleanup.callback(_stop, monitor)
+        cleanup.callback(terminate, monitor, 10)
         target = _metrics_target(monitor, monitor_log)
         services.append(start_prometheus(
             prometheus_bin, tmp_path / "prom", target=target, rule_files=[rules],
             alertmanager=services[0].url.removeprefix("http://")))
         yield {"prometheus": services[1], "alertmanager": services[0], "monitor": monitor,
                "monitor_log": monitor_log, "target": target, "counts": counts}
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def _metrics_target(process: subprocess.Popen[bytes], log: Path) -> str:

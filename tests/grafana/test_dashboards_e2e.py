@@ -41,6 +41,7 @@ from tests.grafana.queries import (
     substitute,
 )
 from tests.support.binaries import require_binary
+from tests.support.processes import terminate
 from tests.support.prometheus import Service, free_port, start_prometheus
 
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
@@ -155,12 +156,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         exposition = _get(f"http://{target}/metrics") or ""
         yield Live(prometheus, started, at, exposition)
     finally:
-        monitor.terminate()
-        try:
-            monitor.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            monitor.kill()
-            monitor.wait(timeout=5)
+        terminate(monitor, grace=15)
         prometheus.stop()
 
 

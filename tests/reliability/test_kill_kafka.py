@@ -50,7 +50,7 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -333,32 +333,22 @@ async def started(*clients: TopicLog | Committed) -> AsyncIterator[None]:
             await client.consumer.stop()
 
 
-@pytest.fixture
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tansu]:
-    tansu = Tansu(tmp_path_factory.mktemp("tansu"))
-    tansu.start()
-    try:
-        yield tansu
-    finally:
-        tansu.stop()
-
-
 @pytest.mark.timeout(300)
 async def test_sigkill_workers_and_archiver_loses_and_duplicates_no_acknowledged_post(
-        tmp_path: Path, broker: Tansu) -> None:
+        tmp_path: Path, tansu: Tansu) -> None:
     rng = random.Random(SEED)
     source = write_input(tmp_path / "input.jsonl", posts=POSTS, seed=SEED, rng=rng)
-    pipeline = Pipeline(tmp_path, broker, "kills", session_timeout=SESSION)
+    pipeline = Pipeline(tmp_path, tansu, "kills", session_timeout=SESSION)
     collector = MonitorProcess(tmp_path, argv=pipeline.collect_argv(
         f"replay:{source.path}?speed={SPEED}&resume=true"))
     partitions = pipeline.partitions
     campaign = Campaign(
         pipeline, source, rng, collector,
-        tagged=TopicLog(broker.bootstrap, pipeline.tagged, partitions),
-        posts=TopicLog(broker.bootstrap, pipeline.posts, partitions),
-        archived=Committed(broker.bootstrap, pipeline.archive_group, pipeline.tagged,
+        tagged=TopicLog(tansu.bootstrap, pipeline.tagged, partitions),
+        posts=TopicLog(tansu.bootstrap, pipeline.posts, partitions),
+        archived=Committed(tansu.bootstrap, pipeline.archive_group, pipeline.tagged,
                            partitions),
-        processed=Committed(broker.bootstrap, pipeline.name, pipeline.posts, partitions))
+        processed=Committed(tansu.bootstrap, pipeline.name, pipeline.posts, partitions))
     plan = [kind for kind, count in KILLS.items() for _ in range(count)]
     rng.shuffle(plan)
     try:

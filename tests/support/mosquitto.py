@@ -11,14 +11,13 @@ A missing ``mosquitto`` binary skips the test locally and fails it in CI.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from tests.support.binaries import require_binary
+from tests.support.processes import start_listening, terminate
 
 __all__ = ["Mosquitto", "free_port", "password_broker"]
 
@@ -68,33 +67,13 @@ class Mosquitto:
         """Start the broker and wait until its port accepts connections."""
         if self.running:
             return
-        with self.log.open("ab") as log:
-            self._proc = subprocess.Popen([self.binary, "-c", str(self.conf)],
-                                          stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self._proc.returncode}:\n"
-                                   f"{self.log.read_text(errors='replace')}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                    (self.host, self.port), timeout=0.2):
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"mosquitto did not listen on {self.host}:{self.port} within "
-                           f"{timeout}s:\n{self.log.read_text(errors='replace')}")
+        self._proc = start_listening("mosquitto", [self.binary, "-c", str(self.conf)],
+                                     self.log, self.host, self.port, timeout=timeout)
 
     def stop(self) -> None:
         """Terminate the broker (it saves its state when persistence is on)."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        terminate(proc)
 
 
 def password_broker(workdir: Path, user: str = "bot", password: str = "s3cret-pass") -> Mosquitto:

@@ -34,6 +34,8 @@ from typing import Any
 
 import yaml
 
+from tests.support.processes import terminate
+
 __all__ = [
     "DURATION",
     "Service",
@@ -166,13 +168,7 @@ class Service:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 5 s; always closes the log."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        terminate(self.process)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -15,20 +15,18 @@ A missing binary skips the test locally and fails it in CI (CI=true).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
-import socket
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.support.binaries import require_binary
 from tests.support.mosquitto import free_port
+from tests.support.processes import start_listening, terminate
 
 __all__ = ["Tansu", "tansu_binary"]
 
@@ -78,32 +76,12 @@ class Tansu:
     def start(self, timeout: float = 15.0) -> None:
         """Start the broker and wait until its port accepts connections."""
         listener = f"tcp://{self.bootstrap}"
-        with self.log.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [str(self.binary), "broker", "--listener-url", listener,
-                 "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
-                stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")})
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"tansu exited with {self._proc.returncode}:\n"
-                                   f"{self.log.read_text(errors='replace')}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                    (self.host, self.port), timeout=0.2):
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"tansu did not listen on {self.bootstrap} within {timeout}s:\n"
-                           f"{self.log.read_text(errors='replace')}")
+        self._proc = start_listening(
+            "tansu", [str(self.binary), "broker", "--listener-url", listener,
+                      "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
+            self.log, self.host, self.port, timeout=timeout,
+            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")})
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        terminate(proc)
