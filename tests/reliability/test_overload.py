@@ -68,5 +68,6 @@ def test_a_source_faster_than_the_processor_is_held_back_not_buffered_or_dropped
           f"(queue {QUEUE}); RSS {warm[0] / 2**20:.0f} MB after 25% of {POSTS} posts, grew "
           f"{growth:.1f} MB by the end ({late_growth:.1f} MB over the second half; "
           f"{len(rss)} samples)")
-    # new words grow spaCy's vocabulary a little; 10,000 buffered posts would add ~30 MB
-    assert late_growth < 15, f"RSS grew {late_growth:.1f} MB over the second half"
+    # new words grow spaCy's vocabulary a little: 12.9-15.5 MB over the second half in
+    # six runs (a limit of 15 failed one CI run); 10,000 buffered posts would add ~30 MB
+    assert late_growth < 20, f"RSS grew {late_growth:.1f} MB over the second half"
