@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SIGNATURE_LENGTH", "NearDuplicateIndex", "minhash", "minhash_batch",
+__all__ = ["SIGNATURE_LENGTH", "NearDuplicateIndex", "dedup_words", "minhash", "minhash_batch",
            "normalize_for_dedup"]
 
 _LINK = re.compile(r"https?://\S+|www\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|app|ai|co|xyz|"
                    r"me|ly|gg|link|site|shop|online|info)(?:/\S*)?", re.IGNORECASE)
 _MENTION = re.compile(r"@[\w.]+")
 _NOT_WORD = re.compile(r"[^\w#]+|\d+|_+")
+#: what _NOT_WORD leaves between spaces: runs of letters and '#'
+_WORD = re.compile(r"(?:[^\W\d_]+|#)+")
 
 _HASHES = 24
 _ROWS = 4
@@ -48,6 +50,14 @@ def normalize_for_dedup(text: str) -> str:
     """What stays the same when a spammer varies links, mentions, numbers, emoji and case."""
     text = _MENTION.sub(" ", _LINK.sub(" ", text))
     return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+
+
+def dedup_words(text: str) -> set[str]:
+    """The words of :func:`normalize_for_dedup`, found in one pass instead of three."""
+    text = _LINK.sub(" ", text)
+    if "@" in text:
+        text = _MENTION.sub(" ", text)
+    return set(_WORD.findall(text.lower()))
 
 
 #: word -> its 8-byte hash; words repeat (Zipf), a lookup costs a twentieth of a hash.
@@ -158,7 +168,7 @@ class NearDuplicateIndex:
 
     def word_sets(self, texts: list[str]) -> list[set[str]]:
         """Normalized word sets; too-short texts give an empty set (never clustered)."""
-        sets = [set(normalize_for_dedup(t).split()) for t in texts]
+        sets = [dedup_words(t) for t in texts]
         return [ws if len(ws) >= self.min_words else set() for ws in sets]
 
     def observe(self, text: str, author: str | None, now: float,

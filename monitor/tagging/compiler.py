@@ -66,8 +66,9 @@ class CompiledRuleset:
     rules: list[Rule]
     pipelines: dict[str, LanguagePipeline]
     regex_set: Any | None
-    #: position in regex_set -> (rule index, compiled pattern)
-    regexes: list[tuple[int, Any]]
+    #: position in regex_set -> the compiled pattern and the (rule index, position among
+    #: the rule's patterns) of every rule using it
+    regexes: list[tuple[Any, tuple[tuple[int, int], ...]]]
     hashtag_rules: dict[str, list[int]]
     relevance_rules: list[int]
     default_lang: str
@@ -263,9 +264,12 @@ class _Compiler:
             pipe.phrases.add(TERM_KEY, list(nlp.tokenizer.pipe(self.rs.campaign.terms)))
         return pipe
 
-    def regexes(self) -> tuple[Any | None, list[tuple[int, Any]]]:
+    def regexes(self) -> tuple[Any | None, list[tuple[Any, tuple[tuple[int, int], ...]]]]:
         options = _regex_options()
-        compiled: list[tuple[int, Any]] = []
+        #: pattern -> (compiled, rules using it): a pattern shared by several rules
+        #: (languages, flags reusing a spam list) is added to the filter once, since
+        #: the filter confirms every candidate it finds (492 distinct of 636: -27% time)
+        by_pattern: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
         # FilteredRE2 first looks for each pattern's required literals, then runs only
         # the patterns whose literals occur. One RE2 set over all patterns needed a DFA
         # too large for its budget once rules used gaps like .{0,50}: measured 930 us a
@@ -275,7 +279,12 @@ class _Compiler:
             if rule.kind != "regex":
                 continue
             lines = rule.value_lines or (rule.where.line,) * len(rule.values)
-            for pattern, line in zip(rule.values, lines, strict=False):
+            for order, (pattern, line) in enumerate(zip(rule.values, lines, strict=False)):
+                known = by_pattern.get(str(pattern))
+                if known is not None:
+                    if all(i != index for i, _ in known[1]):
+                        known[1].append((index, order))
+                    continue
                 try:
                     regex = re2.compile(str(pattern), options)
                 except re2.error as exc:
@@ -294,13 +303,14 @@ class _Compiler:
                 except re2.error:
                     self.fail(rule, f"regex {pattern!r} is refused by RE2's filter", line)
                     continue
-                compiled.append((index, regex))
-        if not compiled:
+                by_pattern[str(pattern)] = (regex, [(index, order)])
+        if not by_pattern:
             return None, []
+        compiled = [(regex, tuple(users)) for regex, users in by_pattern.values()]
         try:
             regex_set.Compile()
         except re2.error:
-            raise RulesetError([Problem(self.rules[compiled[0][0]].where,
+            raise RulesetError([Problem(self.rules[compiled[0][1][0][0]].where,
                                         "the regexes could not be compiled together; "
                                         "simplify or remove some")]) from None
         return regex_set, compiled

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from spacy.attrs import IDX
@@ -25,6 +26,7 @@ __all__ = ["Decision", "Explanation", "Hit", "Tagger"]
 _SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 _EVIDENCE_CHARS = 200
 _LAYER_FIELDS = {"theme": "themes", "claim": "claim", "reason": "reasons"}
+_first = itemgetter(0)
 
 
 @dataclass(slots=True, frozen=True)
@@ -86,14 +88,22 @@ class Tagger:
         self._label_index = {label.id: i for i, label in enumerate(self._labels)}
         self._rule_label = [self._label_index[r.label] for r in compiled.rules]
         self._thresholds = [rs.threshold(label) for label in self._labels]
-        self._order = {}
+        order: dict[str, int] = {}
         for scoring in rs.scoring.values():
             for pos, name in enumerate(scoring.order):
-                self._order[name] = (pos, name)
+                order[name] = pos
+        #: label id -> its tiebreak among equal scores: the scoring order, then the id
+        self._tiebreak = {label.id: (order.get(label.id, len(order)), label.id)
+                          for label in self._labels}
+        self._limits = {layer: rs.scoring[layer].max for layer in _LAYER_FIELDS
+                        if layer in rs.scoring}
+        self._rule_ids = [r.id for r in compiled.rules]
         self._campaign_tags = rs.campaign.hashtags
         self._relevance = rs.campaign.relevance
         #: rules whose hit needs its span to count: negation and quotes look at it
         self._needs_span = [r.negation or r.quoted == "drop" for r in compiled.rules]
+        #: the hit of a rule that counts wherever it matched (immutable, so shared)
+        self._bare_hits = [Hit(r, 0, 0, "") for r in compiled.rules]
 
     # -- public API --------------------------------------------------------
 
@@ -156,7 +166,8 @@ class Tagger:
         fired: dict[int, Hit] = {}
         dropped: list[Hit] = []
         quotes: list[tuple[int, int]] | None = None
-        #: rule index -> the regex that matched, for hits whose span was not looked up
+        #: rule index -> the regex that matched or the token span, for hits whose
+        #: evidence was not looked up
         unplaced: dict[int, Any] = {}
         term_seen = False
         other = lang == OTHER
@@ -181,13 +192,22 @@ class Tagger:
             else:
                 fired[index] = hit
 
+        needs_span, bare = self._needs_span, self._bare_hits
         for match_id, s, e in pipe.phrases(doc):
             if match_id == pipe.term_key:
                 term_seen = True
                 continue
             index = pipe.keys[match_id]
-            if index not in fired:
-                consider(index, s, e, doc[s].idx, doc[e - 1].idx + len(doc[e - 1]))
+            if index in fired:
+                continue
+            if not explain and not needs_span[index]:
+                # counts wherever it is: no Hit built per post; a flag that shows it as
+                # evidence finds the words from the token span (_flag)
+                if not (other and rules[index].languages is not None):
+                    fired[index] = bare[index]
+                    unplaced[index] = (s, e)
+                continue
+            consider(index, s, e, doc[s].idx, doc[e - 1].idx + len(doc[e - 1]))
         if pipe.tokens is not None:
             for match_id, s, e in pipe.tokens(doc):
                 index = pipe.keys[match_id]
@@ -202,8 +222,8 @@ class Tagger:
                 if index not in fired and rules[index].applies_to(lang):
                     fired[index] = Hit(rules[index], 0, 0, "#" + tag)
         marker = bool(hashtags & self._campaign_tags) or term_seen
-        return self._decide(text, lang, fired, dropped, term_seen, marker, hashtags, explain,
-                            unplaced)
+        return self._decide(doc, text, lang, fired, dropped, term_seen, marker, hashtags,
+                            explain, unplaced)
 
     def _negated(self, pipe: LanguagePipeline, doc: Doc, start_tok: int) -> bool:
         negations = pipe.config.negations
@@ -214,51 +234,61 @@ class Tagger:
 
     def _regex_hits(self, doc: Doc, text: str, lang: str, fired: dict[int, Hit],
                     consider: object, explain: bool, unplaced: dict[int, Any]) -> None:
-        starts: Any = None
-        regexes, rules, needs_span = self.compiled.regexes, self.compiled.rules, self._needs_span
-        other = lang == OTHER
         # FilteredRE2 returns the patterns that really match (potential=False)
-        for pos in self.compiled.regex_set.Match(text) or ():
-            index, regex = regexes[pos]
-            if index in fired:
-                continue
+        found = self.compiled.regex_set.Match(text)
+        if not found:
+            return
+        regexes, rules, needs_span = self.compiled.regexes, self.compiled.rules, self._needs_span
+        # A pattern may serve several rules: gather each rule's matching patterns, then
+        # take the rules in order and each rule's patterns in the order it lists them.
+        per_rule: dict[int, list[tuple[int, Any]]] = {}
+        for pos in found:
+            regex, users = regexes[pos]
+            for index, order in users:
+                if index not in fired:
+                    per_rule.setdefault(index, []).append((order, regex))
+        starts: Any = None
+        other = lang == OTHER
+        for index in sorted(per_rule):
             rule = rules[index]
             if not rule.applies_to(lang):
                 continue
+            patterns = per_rule[index]
+            if len(patterns) > 1:
+                patterns.sort(key=_first)
             if not explain and not needs_span[index]:
                 if not (other and rule.languages is not None):
                     # it matched and counts wherever it is: skip the second search (~12 us
                     # a pattern); a flag that shows it as evidence looks it up (_flag)
-                    fired[index] = Hit(rule, 0, 0, "")
-                    unplaced[index] = regex
+                    fired[index] = self._bare_hits[index]
+                    unplaced[index] = patterns[0][1]
                 continue
             if starts is None:
                 starts = doc.to_array(IDX)
-            for m in regex.finditer(text):
-                start, end = m.start(), m.end()
-                tok = max(0, int(starts.searchsorted(start, side="right")) - 1)
-                consider(index, tok, tok + 1, start, end)  # type: ignore[operator]
+            for _, regex in patterns:
+                for m in regex.finditer(text):
+                    start, end = m.start(), m.end()
+                    tok = max(0, int(starts.searchsorted(start, side="right")) - 1)
+                    consider(index, tok, tok + 1, start, end)  # type: ignore[operator]
+                    if index in fired:
+                        break
                 if index in fired:
                     break
 
-    def _decide(self, text: str, lang: str, fired: dict[int, Hit], dropped: list[Hit],
+    def _decide(self, doc: Doc, text: str, lang: str, fired: dict[int, Hit], dropped: list[Hit],
                 term_seen: bool, marker: bool, hashtags: set[str],
                 explain: bool = True, unplaced: dict[int, Any] | None = None) -> Explanation:
-        rules = self.compiled.rules
+        rules, rule_label = self.compiled.rules, self._rule_label
+        labels, thresholds = self._labels, self._thresholds
         decisions: dict[int, Decision] = {}
-
-        def decision(label_pos: int) -> Decision:
-            d = decisions.get(label_pos)
-            if d is None:
-                d = decisions[label_pos] = Decision(self._labels[label_pos],
-                                                    self._thresholds[label_pos])
-            return d
-
         for index, hit in fired.items():
             rule = hit.rule
             if rule.kind == "relevance_below":
                 continue
-            d = decision(self._rule_label[index])
+            label_pos = rule_label[index]
+            d = decisions.get(label_pos)
+            if d is None:
+                d = decisions[label_pos] = Decision(labels[label_pos], thresholds[label_pos])
             if rule.exclusion:
                 if not rule.shadow and d.excluded_by is None:
                     d.excluded_by = rule.id
@@ -269,39 +299,46 @@ class Tagger:
             else:
                 d.score += rule.weight
                 d.rules.append(rule.id)
-        given = {layer: self._top(layer, decisions.values()) for layer in _LAYER_FIELDS}
+        passing: dict[str, list[Decision]] = {}
+        for d in decisions.values():
+            if d.passes:
+                passing.setdefault(d.label.layer, []).append(d)
+        themes = self._top("theme", passing.get("theme"))
+        claims = self._top("claim", passing.get("claim"))
+        reasons = self._top("reason", passing.get("reason"))
         w = self._relevance
-        relevance = (
-            w["label"] * any(given.values())
-            + w["term"] * term_seen
-            + w["hashtag"] * bool(hashtags & self._campaign_tags)
-        )
+        campaign_tag = bool(hashtags & self._campaign_tags)
+        relevance = (w["label"] * bool(themes or claims or reasons) + w["term"] * term_seen
+                     + w["hashtag"] * campaign_tag)
         for index in self.compiled.relevance_rules:
             rule = rules[index]
             if marker and relevance < float(rule.values[0]) and rule.applies_to(lang):
                 hit = Hit(rule, 0, 0, f"relevance {relevance:.2f} < {rule.values[0]}")
                 fired[index] = hit
-                d = decision(self._rule_label[index])
+                label_pos = rule_label[index]
+                d = decisions.get(label_pos)
+                if d is None:
+                    d = decisions[label_pos] = Decision(labels[label_pos], thresholds[label_pos])
                 d.shadow_score += rule.weight
                 if rule.shadow:
                     d.shadow_rules.append(rule.id)
                 else:
                     d.score += rule.weight
                     d.rules.append(rule.id)
-        flags = tuple(self._flag(d, fired, text, unplaced) for d in decisions.values()
+        flags = tuple(self._flag(d, fired, doc, text, unplaced) for d in decisions.values()
                       if d.label.layer == "flag" and d.passes)
         shadow = tuple(LabelScore(d.label.id, d.shadow_score, tuple(d.rules + d.shadow_rules))
                        for d in decisions.values() if d.shadow_passes)
-        claims = given["claim"]
+        rule_ids = self._rule_ids
         tags = Tags(
             lang=lang,
-            themes=given["theme"],
+            themes=themes,
             claim=claims[0] if claims else None,
-            reasons=given["reason"],
+            reasons=reasons,
             flags=flags,
             relevance=round(relevance, 4),
             shadow=shadow,
-            rule_hits=tuple(rules[i].id for i in fired),
+            rule_hits=tuple(rule_ids[i] for i in fired),
         )
         if not explain:  # tag_batch reads only the tags
             return Explanation(text, lang, tags, [], {}, relevance, marker)
@@ -309,16 +346,19 @@ class Tagger:
         return Explanation(text, lang, tags, hits,
                            {d.label.id: d for d in decisions.values()}, relevance, marker)
 
-    def _top(self, layer: str, decisions: Iterable[Decision]) -> tuple[LabelScore, ...]:
-        passing = [d for d in decisions if d.label.layer == layer and d.passes]
+    def _top(self, layer: str, passing: list[Decision] | None) -> tuple[LabelScore, ...]:
+        """The layer's passing labels, best first, cut at the layer's maximum."""
         if not passing:
             return ()
-        far = (len(self._order), "")
-        passing.sort(key=lambda d: (-d.score, self._order.get(d.label.id, (far[0], d.label.id))))
-        limit = self.ruleset.scoring[layer].max or len(passing)
-        return tuple(LabelScore(d.label.id, d.score, tuple(d.rules)) for d in passing[:limit])
+        if len(passing) > 1:
+            tiebreak = self._tiebreak
+            passing.sort(key=lambda d: (-d.score, tiebreak[d.label.id]))
+            limit = self._limits.get(layer)
+            if limit:
+                del passing[limit:]
+        return tuple(LabelScore(d.label.id, d.score, tuple(d.rules)) for d in passing)
 
-    def _flag(self, d: Decision, fired: dict[int, Hit], text: str,
+    def _flag(self, d: Decision, fired: dict[int, Hit], doc: Doc, text: str,
               unplaced: dict[int, Any] | None) -> Flag:
         hits = [(i, h) for i, h in fired.items()
                 if h.rule.label == d.label.id and not h.rule.exclusion and not h.rule.shadow]
@@ -326,7 +366,12 @@ class Tagger:
         severity = max((h.rule.severity or d.label.severity or "low" for _, h in hits),
                        key=_SEVERITY_RANK.__getitem__)
         evidence = top.evidence
-        if unplaced and index in unplaced:  # the same first match the second search would find
-            m = unplaced[index].search(text)
-            evidence = text[m.start():m.end()][:_EVIDENCE_CHARS]
+        if unplaced and index in unplaced:  # what consider() would have kept
+            where = unplaced[index]
+            if isinstance(where, tuple):  # a token span
+                first, last = doc[where[0]], doc[where[1] - 1]
+                evidence = text[first.idx:last.idx + len(last)][:_EVIDENCE_CHARS]
+            else:  # the same first match the second search would find
+                m = where.search(text)
+                evidence = text[m.start():m.end()][:_EVIDENCE_CHARS]
         return Flag(d.label.id, severity, top.rule.id, evidence)

@@ -6,10 +6,13 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.moderation import neardup
 from monitor.moderation.neardup import (
     NearDuplicateIndex,
+    dedup_words,
     minhash,
     minhash_batch,
     normalize_for_dedup,
@@ -38,6 +41,18 @@ def test_normalizing_drops_links_mentions_digits_emoji_and_case() -> None:
     assert normalize_for_dedup("@sama GET GPT-4o back at https://x.io/?ref=9 🔥 www.y.com/z z.app") \
         == "get gpt o back at"
     assert normalize_for_dedup("Signed! 🙏 #keep4o") == "signed #keep o"
+
+
+#: texts built from the pieces the normalizer treats specially
+_SPAMMY = st.lists(st.sampled_from(
+    [*"aZ9_#@./:-' \n²éİß🔥４", "https://", "www.", ".com", ".app", "gpt", "x.io/p"]),
+    max_size=30).map("".join)
+
+
+@settings(max_examples=2000, derandomize=True)
+@given(text=_SPAMMY)
+def test_the_one_pass_word_set_is_the_normalized_texts_words(text: str) -> None:
+    assert dedup_words(text) == set(normalize_for_dedup(text).split())
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS.values()), ids=list(VARIANTS))

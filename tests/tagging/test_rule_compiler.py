@@ -116,6 +116,43 @@ def test_regex_is_case_insensitive_and_searched_in_raw_text(demo_tagger: Tagger)
     assert demo_tagger.tag("100 days with 4o").rule_hits == ()
 
 
+SHARED_REGEX = """\
+labels:
+  - label: harassment
+    layer: flag
+    severity: medium
+    description: Insults.
+    rules:
+      - id: harass.scam_call
+        regex: ['\\bscam\\w*']
+        weight: 2
+    examples: {match: [a, b, c], no_match: [d, e]}
+  - label: spam
+    layer: flag
+    severity: low
+    description: Promotions.
+    rules:
+      - id: spam.scam_link
+        regex: ['\\bfree\\s+\\w+', '\\bscam\\w*']
+        weight: 2
+        negation: false          # counts wherever it matched: its span is looked up late
+    examples: {match: [a, b, c], no_match: [d, e]}
+"""
+
+
+def test_a_regex_shared_by_rules_is_searched_once_and_counts_for_each(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(SHARED_REGEX, encoding="utf-8")
+    tagger = Tagger(compile_ruleset(load_ruleset(tmp_path)))
+
+    tags = tagger.tag("Scammers! Free money at scam.example")
+
+    assert len(tagger.compiled.regexes) == 2
+    assert tags.rule_hits == ("harass.scam_call", "spam.scam_link")
+    # each rule's evidence comes from the first of its own patterns that matched
+    assert [(f.rule, f.evidence) for f in tags.flags] == [
+        ("harass.scam_call", "Scammers"), ("spam.scam_link", "Free money")]
+
+
 # -- lemmas ------------------------------------------------------------------------
 
 
