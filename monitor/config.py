@@ -35,6 +35,8 @@ class Settings:
     batch_wait: float = 0.05
     queue_size: int = 10_000
     dedup_window: int = 100_000
+    #: tag in a second process (a second core): more posts per second, ~+200 MB
+    tagger_process: bool = False
     # metrics
     metrics_addr: str = "127.0.0.1:9464"
     # archive
@@ -62,7 +64,8 @@ _TABLES: dict[str, dict[str, str]] = {
     "": {"sources": "sources", "rules": "rules", "exit_when_done": "exit_when_done",
          "state_dir": "state_dir"},
     "processor": {"batch_size": "batch_size", "batch_wait": "batch_wait",
-                  "queue_size": "queue_size", "dedup_window": "dedup_window"},
+                  "queue_size": "queue_size", "dedup_window": "dedup_window",
+                  "tagger_process": "tagger_process"},
     "metrics": {"addr": "metrics_addr"},
     "archive": {"dir": "archive_dir", "enabled": "archive", "pseudonymize": "pseudonymize",
                 "key_file": "key_file", "keep_raw": "keep_raw"},

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from monitor import __version__
 from monitor.memory import release_free_memory
-from monitor.model import Post, TaggedPost
+from monitor.model import Post, TaggedPost, Tags
 from monitor.moderation.moderator import Moderator
 from monitor.tagging import Tagger
 
-__all__ = ["BatchResult", "Processor", "RecentIds"]
+__all__ = ["BatchResult", "Processor", "RecentIds", "refreshed", "tag_isolated"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,21 @@ class Processor:
 
     def process(self, posts: Sequence[Post]) -> BatchResult:
         """Tag a batch. Never raises for one bad post: it lands in ``failed``."""
+        result, fresh = self.admit(posts)
+        if not fresh:
+            return result
+        if self.refresh_every:
+            self._since_refresh += len(fresh)
+            if self._since_refresh >= self.refresh_every:
+                self._since_refresh = 0
+                self.tagger = refreshed(self.tagger)
+        tagger = self.tagger  # one ruleset for the whole batch, even if swapped meanwhile
+        tagged = tag_isolated(tagger, [(p.text, p.lang, p.hashtags) for p in fresh],
+                              [p.id for p in fresh])
+        return self.complete(result, fresh, tagged, tagger.ruleset.name, tagger.ruleset.hash)
+
+    def admit(self, posts: Sequence[Post]) -> tuple[BatchResult, list[Post]]:
+        """Step one of :meth:`process`: the batch's duplicates set aside, the rest to tag."""
         result = BatchResult()
         fresh: list[Post] = []
         for post in posts:
@@ -99,36 +114,50 @@ class Processor:
                 result.duplicates.append(post)
             else:
                 fresh.append(post)
-        if not fresh:
-            return result
-        self._since_refresh += len(fresh)
-        if self.refresh_every and self._since_refresh >= self.refresh_every:
-            self._since_refresh = 0
-            started = time.perf_counter()
-            self.tagger = self.tagger.fresh()
-            release_free_memory()
-            log.info("tagger refreshed in %.2f s (bounds spaCy's vocabulary growth)",
-                     time.perf_counter() - started)
-        tagger = self.tagger  # one ruleset for the whole batch, even if swapped meanwhile
-        items = [(p.text, p.lang, p.hashtags) for p in fresh]
-        try:
-            all_tags = tagger.tag_batch(items)
-        except Exception:  # isolate the post that broke the batch
-            log.exception("tagging a batch of %d failed; retrying one by one", len(fresh))
-            all_tags = []
-            for post, item in zip(fresh, items, strict=True):
-                try:
-                    all_tags.append(tagger.tag_batch([item])[0])
-                except Exception as exc:
-                    log.warning("post %s could not be tagged: %s", post.id, exc)
-                    result.failed.append((post, "tagging_error"))
-                    all_tags.append(None)
-        name, digest = tagger.ruleset.name, tagger.ruleset.hash
-        tagged = [TaggedPost(post, tags, name, digest, self.version)
-                  for post, tags in zip(fresh, all_tags, strict=True) if tags is not None]
+        return result, fresh
+
+    def complete(self, result: BatchResult, fresh: Sequence[Post],
+                 all_tags: Sequence[Tags | None], ruleset_name: str,
+                 ruleset_hash: str) -> BatchResult:
+        """The last step of :meth:`process`: tags (None: the post could not be tagged)
+        become TaggedPosts, moderated in arrival order."""
+        tagged = []
+        for post, tags in zip(fresh, all_tags, strict=True):
+            if tags is None:
+                result.failed.append((post, "tagging_error"))
+            else:
+                tagged.append(TaggedPost(post, tags, ruleset_name, ruleset_hash, self.version))
         if self.moderator is not None and tagged:
             flags = self.moderator.moderate([t.post for t in tagged], [t.tags for t in tagged])
             for item, extra in zip(tagged, flags, strict=True):
                 item.flags = extra
         result.tagged = tagged
         return result
+
+
+def refreshed(tagger: Tagger) -> Tagger:
+    """A fresh copy of ``tagger`` with its freed vocabulary returned to the system."""
+    started = time.perf_counter()
+    tagger = tagger.fresh()
+    release_free_memory()
+    log.info("tagger refreshed in %.2f s (bounds spaCy's vocabulary growth)",
+             time.perf_counter() - started)
+    return tagger
+
+
+def tag_isolated(tagger: Tagger, items: Sequence[tuple[str, str | None, tuple[str, ...]]],
+                 ids: Sequence[str]) -> list[Tags | None]:
+    """Tag a batch; if it fails, one by one, so only the post that breaks tagging is lost
+    (None in its place)."""
+    try:
+        return list(tagger.tag_batch(items))
+    except Exception:  # isolate the post that broke the batch
+        log.exception("tagging a batch of %d failed; retrying one by one", len(items))
+    out: list[Tags | None] = []
+    for post_id, item in zip(ids, items, strict=True):
+        try:
+            out.append(tagger.tag_batch([item])[0])
+        except Exception as exc:
+            log.warning("post %s could not be tagged: %s", post_id, exc)
+            out.append(None)
+    return out

@@ -20,6 +20,7 @@ from monitor.model import Post, TaggedPost
 from monitor.moderation.moderator import Moderator
 from monitor.processor import Processor
 from monitor.runtime.local import LocalRuntime
+from monitor.runtime.tagger_process import TaggerProcess
 from monitor.sinks.archive import ArchiveWriter
 from monitor.sinks.metrics import Metrics
 from monitor.sources.base import Rejected
@@ -41,13 +42,18 @@ class PipelineRun:
 
 
 def _runtime(source: object, rules: Path | None, folder: Path,
-             sinks: Sequence[object] = ()) -> LocalRuntime:
+             sinks: Sequence[object] = (), tagger_process: bool = False) -> LocalRuntime:
     tagger = Tagger(compile_ruleset(load_ruleset(rules or default_rules_path())))
     rs = tagger.ruleset
     processor = Processor(tagger, moderator=Moderator(rs.moderation, rs.campaign.trusted_domains))
     archive = ArchiveWriter(folder / "archive", key_file=folder / "pseudonym.key")
+    child = None
+    if tagger_process:  # started before the clock: a firehose pays its start-up once
+        child = TaggerProcess(rs)
+        asyncio.run(child.start())
     return LocalRuntime([source], processor, Metrics(rs), archive,  # type: ignore[list-item]
-                        sinks=sinks, exit_when_done=True)  # type: ignore[arg-type]
+                        sinks=sinks, exit_when_done=True,  # type: ignore[arg-type]
+                        tagger_process=child)
 
 
 def peak_rss_mb() -> float:
@@ -55,15 +61,30 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def pipeline_rate(path: Path, rules: Path | None = None) -> PipelineRun:
-    """Replay ``path`` at full speed through the whole pipeline; CPU and wall time."""
+def _children() -> resource.struct_rusage:
+    return resource.getrusage(resource.RUSAGE_CHILDREN)
+
+
+def pipeline_rate(path: Path, rules: Path | None = None,
+                  tagger_process: bool = False) -> PipelineRun:
+    """Replay ``path`` at full speed through the whole pipeline; CPU and wall time.
+
+    With the tagging process, its CPU time counts too (not its start-up) and
+    the peak RSS is the sum of both processes' peaks."""
     with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
-        runtime = _runtime(ReplaySource(path, speed=None), rules, Path(tmp))
+        runtime = _runtime(ReplaySource(path, speed=None), rules, Path(tmp),
+                           tagger_process=tagger_process)
+        child = runtime.tagger_process
+        child_start = child.cpu_seconds() if child is not None else 0.0
+        before = _children()
         cpu, wall = time.process_time(), time.perf_counter()
         stats = asyncio.run(runtime.run())
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return PipelineRun(stats.processed + stats.duplicates, cpu, wall, peak_rss_mb(),
-                       stats.archived)
+        after = _children()  # the tagging process has been reaped: its whole CPU time
+        cpu += (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                - child_start)
+    rss = peak_rss_mb() + (after.ru_maxrss / 1024 if child is not None else 0.0)
+    return PipelineRun(stats.processed + stats.duplicates, cpu, wall, rss, stats.archived)
 
 
 class _PacedSource:
@@ -119,11 +140,12 @@ class _LatencySink:
         return None
 
 
-def paced_latencies(path: Path, rate: float, limit: int,
-                    rules: Path | None = None) -> list[float]:
+def paced_latencies(path: Path, rate: float, limit: int, rules: Path | None = None,
+                    tagger_process: bool = False) -> list[float]:
     """Seconds from due to processed for each of the first ``limit`` posts at ``rate``/s."""
     source, sink = _PacedSource(path, rate, limit), _LatencySink()
     with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
-        runtime = _runtime(source, rules, Path(tmp), sinks=[sink])
+        runtime = _runtime(source, rules, Path(tmp), sinks=[sink],
+                           tagger_process=tagger_process)
         asyncio.run(runtime.run())
     return sorted(sink.done[k] - due for k, due in source.due.items() if k in sink.done)

@@ -66,7 +66,7 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 
 def run_bench(posts: int | None = None, file: Path | None = None,
               rules: Path | None = None, progress: Callable[[str], None] = lambda _: None,
-              ) -> BenchReport:
+              tagger_process: bool = False) -> BenchReport:
     """Generate ``posts`` synthetic posts (or read ``file``) and measure every phase."""
     with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
         if file is None:
@@ -76,10 +76,10 @@ def run_bench(posts: int | None = None, file: Path | None = None,
         progress("floor: orjson + blank spaCy tokenizer")
         floor_posts, floor_cpu = _in_child(floor_rate, file)
         progress("pipeline: replay at max speed -> processor -> metrics -> archive")
-        run = _in_child(pipeline_rate, file, rules)
+        run = _in_child(pipeline_rate, file, rules, tagger_process)
         paced = min(floor_posts, PACED_POSTS)
         progress(f"latency: {paced:,} posts paced at {PACED_RATE:,}/s")
-        latencies = _in_child(paced_latencies, file, PACED_RATE, paced, rules)
+        latencies = _in_child(paced_latencies, file, PACED_RATE, paced, rules, tagger_process)
     floor = floor_posts / floor_cpu if floor_cpu > 0 else float("inf")
     pipeline = run.posts / run.cpu_seconds if run.cpu_seconds > 0 else float("inf")
     return BenchReport(

@@ -6,6 +6,10 @@ flat however fast a source is. The archive works on its own thread (zstd
 and fsync release the GIL) while the next batch is tagged. SIGINT and
 SIGTERM stop the sources, drain both queues, close the archive (manifests
 written) and return 0.
+
+With a :class:`TaggerProcess` the tagging moves to a second process: while
+it tags one batch, this one finishes the batch before (moderation, metrics,
+archive), so the two overlap on two cores.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from monitor.model import Post
-from monitor.processor import Processor
+from monitor.model import Post, Tags
+from monitor.processor import BatchResult, Processor, tag_isolated
 from monitor.runtime.intake import accepted
 from monitor.runtime.progress import Progress
+from monitor.runtime.tagger_process import TaggerGone, TaggerProcess
 from monitor.sinks.archive import ArchiveWriter
 from monitor.sinks.base import Sink
 from monitor.sinks.metrics import Metrics
@@ -39,6 +44,18 @@ _DONE = object()
 _ARCHIVE_QUEUE_BATCHES = 8
 #: seconds between two updates of social_moderation_memory_bytes
 _MEMORY_TICKS = 10
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A batch between its start (dedup, tagging sent off) and its finish (counted, stored)."""
+
+    enqueued: list[float]
+    checkpoints: dict[str, str]
+    result: BatchResult
+    fresh: list[Post] = field(default_factory=list)
+    #: the tagging process's answer, while the batch is there
+    tagging: asyncio.Future[tuple[list[Tags | None], str, str]] | None = None
 
 
 @dataclass(slots=True)
@@ -71,6 +88,7 @@ class LocalRuntime:
         progress: Progress | None = None,
         cursors: CursorStore | None = None,
         reload_rules: Callable[[], Tagger] | None = None,
+        tagger_process: TaggerProcess | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.sources = sources
@@ -84,6 +102,10 @@ class LocalRuntime:
         self.cursors = cursors if cursors is not None else MemoryCursorStore()
         #: builds a new Tagger from the rules folder; SIGHUP calls it (None: no reload)
         self.reload_rules = reload_rules
+        #: tags in a second process when given (started by run(), stopped at its end)
+        self.tagger_process = tagger_process
+        self._tagger_started: asyncio.Task[None] | None = None
+        self._tagger_restart: asyncio.Task[None] | None = None
         self._reloading: asyncio.Task[None] | None = None
         #: checkpoints of batches handed to the archive but not yet fsynced
         self._unflushed: dict[str, str] = {}
@@ -119,6 +141,8 @@ class LocalRuntime:
         if self.reload_rules is not None:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        if self.tagger_process is not None:
+            self._tagger_started = asyncio.create_task(self.tagger_process.start())
         readers = [asyncio.create_task(self._read(s), name=f"source:{s.name}")
                    for s in self.sources]
         processor = asyncio.create_task(self._process(), name="processor")
@@ -156,6 +180,11 @@ class LocalRuntime:
                     self.cursors.commit(self._unflushed)
                     self._unflushed = {}
             self._executor.shutdown(wait=True)
+            if self.tagger_process is not None:
+                for task in (self._tagger_started, self._tagger_restart):
+                    if task is not None:
+                        await asyncio.gather(task, return_exceptions=True)
+                await self.tagger_process.close()
             if self._reloading is not None:
                 await asyncio.gather(self._reloading, return_exceptions=True)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -204,8 +233,14 @@ class LocalRuntime:
                 metrics.source_up.labels(label).set(0)
 
     async def _process(self) -> None:
-        queue, stats, metrics = self._queue, self.stats, self.metrics
+        queue = self._queue
+        #: a batch whose tags the tagging process is working on
+        inflight: _Batch | None = None
         while True:
+            if inflight is not None and queue.empty():
+                await self._finish(inflight)  # nothing to send meanwhile: finish it now
+                inflight = None
+                continue
             first = await queue.get()
             if first is _DONE:
                 break
@@ -217,34 +252,87 @@ class LocalRuntime:
                     ended = True
                     break
                 batch.append(item)
-            enqueued = [t for t, _ in batch]  # type: ignore[misc]
-            posts = [p for _, p in batch]  # type: ignore[misc]
-            checkpoints = {p.checkpoint[0]: p.checkpoint[1] for p in posts if p.checkpoint}
-            result = self.processor.process(posts)
-            stats.processed += len(result.tagged)
-            stats.duplicates += len(result.duplicates)
-            stats.failed += len(result.failed)
-            stats.flagged += sum(1 for t in result.tagged if t.all_flags)
-            metrics.record_tagged(result.tagged, enqueued, self.clock())
-            if result.duplicates:
-                metrics.record_duplicates(p.source for p in result.duplicates)
-            if result.failed:
-                metrics.record_failed(p.source for p, _ in result.failed)
-            metrics.queue_depth.set(queue.qsize())
-            if self.archive is not None:
-                if result.tagged or checkpoints:
-                    await self._archive_queue.put((result.tagged, checkpoints))
-            elif checkpoints:  # nothing to make durable: processed is as far as it goes
-                self.cursors.commit(checkpoints)
-            if result.tagged:
-                for sink_queue in self._sink_queues:
-                    await sink_queue.put(result.tagged)
+            started = self._start(batch)  # type: ignore[arg-type]
+            if inflight is not None:
+                await self._finish(inflight)
+                inflight = None
+            if started.tagging is None:
+                await self._finish(started)
+            else:
+                inflight = started
             await asyncio.sleep(0)  # let sources and the archive run between batches
             if ended:
                 break
+        if inflight is not None:
+            await self._finish(inflight)
         await self._archive_queue.put(_DONE)
         for sink_queue in self._sink_queues:
             await sink_queue.put(_DONE)
+
+    def _start(self, batch: list[tuple[float, Post]]) -> _Batch:
+        """Dedup, and tag here or send the batch to the tagging process."""
+        posts = [p for _, p in batch]
+        checkpoints = {p.checkpoint[0]: p.checkpoint[1] for p in posts if p.checkpoint}
+        enqueued = [t for t, _ in batch]
+        if self.tagger_process is None:
+            return _Batch(enqueued, checkpoints, self.processor.process(posts))
+        result, fresh = self.processor.admit(posts)
+        started = _Batch(enqueued, checkpoints, result, fresh)
+        if fresh:
+            started.tagging = asyncio.ensure_future(self._tag_remote(fresh))
+        return started
+
+    async def _tag_remote(self, fresh: list[Post]) -> tuple[list[Tags | None], str, str]:
+        """Tags from the tagging process; from this one if it is not there."""
+        tagger_process = self.tagger_process
+        assert tagger_process is not None
+        ids = [p.id for p in fresh]
+        items = [(p.text, p.lang, p.hashtags) for p in fresh]
+        try:
+            if self._tagger_started is not None:
+                await asyncio.shield(self._tagger_started)
+            answer = await tagger_process.tag(ids, items)
+            return answer.tags, answer.ruleset_name, answer.ruleset_hash
+        except (TaggerGone, OSError) as exc:
+            log.error("tagging here instead: %s", exc)
+            if self._tagger_restart is None or self._tagger_restart.done():
+                self._tagger_restart = asyncio.create_task(self._restart_tagger())
+        tagger = self.processor.tagger
+        return tag_isolated(tagger, items, ids), tagger.ruleset.name, tagger.ruleset.hash
+
+    async def _restart_tagger(self) -> None:
+        assert self.tagger_process is not None
+        try:
+            await self.tagger_process.restart()
+            self._tagger_started = None
+        except (TaggerGone, OSError) as exc:
+            log.error("the tagging process could not be restarted: %s", exc)
+
+    async def _finish(self, batch: _Batch) -> None:
+        """Moderate (if tagged elsewhere), count, and hand the batch to the archive and sinks."""
+        stats, metrics, queue = self.stats, self.metrics, self._queue
+        result, checkpoints = batch.result, batch.checkpoints
+        if batch.tagging is not None:
+            tags, name, digest = await batch.tagging
+            result = self.processor.complete(result, batch.fresh, tags, name, digest)
+        stats.processed += len(result.tagged)
+        stats.duplicates += len(result.duplicates)
+        stats.failed += len(result.failed)
+        stats.flagged += sum(1 for t in result.tagged if t.all_flags)
+        metrics.record_tagged(result.tagged, batch.enqueued, self.clock())
+        if result.duplicates:
+            metrics.record_duplicates(p.source for p in result.duplicates)
+        if result.failed:
+            metrics.record_failed(p.source for p, _ in result.failed)
+        metrics.queue_depth.set(queue.qsize())
+        if self.archive is not None:
+            if result.tagged or checkpoints:
+                await self._archive_queue.put((result.tagged, checkpoints))
+        elif checkpoints:  # nothing to make durable: processed is as far as it goes
+            self.cursors.commit(checkpoints)
+        if result.tagged:
+            for sink_queue in self._sink_queues:
+                await sink_queue.put(result.tagged)
 
     async def _feed(self, sink: Sink, queue: asyncio.Queue[list | object]) -> None:
         """One sink's loop: a failing write is logged and counted, never fatal."""
@@ -314,6 +402,8 @@ class LocalRuntime:
             log.error("rules reload refused, the running rules stay: %s", exc)
             return False
         self.processor.swap_tagger(tagger)
+        if self.tagger_process is not None:
+            await self.tagger_process.use(tagger.ruleset)
         self.metrics.set_ruleset(tagger.ruleset)
         self.metrics.rules_reloads.labels("ok").inc()
         log.info("rules reloaded: ruleset '%s' (%s)", tagger.ruleset.name, tagger.ruleset.hash)

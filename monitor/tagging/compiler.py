@@ -18,7 +18,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
-from monitor.tagging.lemmas import LemmaForms, forget_tables, forms_for, has_lemma_table
+from monitor.tagging.lemmas import LemmaForms, forms_for, has_lemma_table
 from monitor.tagging.ruleset import LanguageConfig, Problem, Rule, Ruleset, RulesetError
 
 __all__ = ["TERM_KEY", "CompiledRuleset", "LanguagePipeline", "compile_ruleset", "fresh_pipelines"]
@@ -345,7 +345,6 @@ def _pipelines(compiler: _Compiler, ruleset: Ruleset) -> dict[str, LanguagePipel
             raise RulesetError([Problem(ruleset.labels[next(iter(ruleset.labels))].where, (
                 f"language '{code}' has no spaCy tokenizer here ({exc}); set "
                 f"'tokenizer: char' under languages.{code}"))]) from None
-    forget_tables()
     return pipelines
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-__all__ = ["LemmaForms", "forget_tables", "forms_for", "has_lemma_table"]
+__all__ = ["LemmaForms", "forms_for", "has_lemma_table"]
 
 
 def _table_path(lang: str) -> Path | None:
@@ -33,8 +33,9 @@ def has_lemma_table(lang: str) -> bool:
     return _table_path(lang) is not None
 
 
-@lru_cache(maxsize=8)
 def _table(lang: str) -> dict[str, str]:
+    """The whole lookup table (es, de and fr: ~100 MB each as dicts): read, used, dropped,
+    one language at a time, so compiling peaks at one table, not all of them."""
     path = _table_path(lang)
     if path is None:
         raise LookupError(lang)
@@ -64,8 +65,3 @@ class LemmaForms:
     def of(self, lemma: str) -> list[str]:
         """Every lower-case form that lemmatizes to ``lemma``, sorted for stable builds."""
         return sorted(self.forms.get(lemma.lower(), {lemma.lower()}))
-
-
-def forget_tables() -> None:
-    """Free the full lookup tables (hundreds of MB for es/de/fr) once the forms are built."""
-    _table.cache_clear()

@@ -120,7 +120,7 @@ class Tagger:
         # Every regex scan of the batch first, then the tokenizing: each keeps its tables
         # in the CPU cache (scans between tokenizer calls took ~35% longer)
         regex_set = self.compiled.regex_set
-        found = [regex_set.Match(text) for text, _, _ in items] if regex_set is not None \
+        found = [regex_set.Match(text) or () for text, _, _ in items] if regex_set is not None \
             else [None] * len(items)
         out: list[Tags | None] = [None] * len(items)
         by_lang: dict[str, list[int]] = {}
@@ -169,7 +169,7 @@ class Tagger:
 
     def _evaluate(self, pipe: LanguagePipeline, doc: Doc, text: str, lang: str,
                   platform_tags: tuple[str, ...], explain: bool,
-                  found: list[int] | None = None, phrases: Any = None) -> Explanation:
+                  found: Sequence[int] | None = None, phrases: Any = None) -> Explanation:
         """``found``, ``phrases``: the regex filter's and the phrase matcher's answers, if
         the caller has them (tag_batch runs each stage over the whole batch)."""
         rules = self.compiled.rules
@@ -245,7 +245,7 @@ class Tagger:
         window = doc[max(0, start_tok - pipe.config.negation_window):start_tok]
         return any(t.lower_ in negations for t in window)
 
-    def _regex_hits(self, found: list[int], doc: Doc, text: str, lang: str,
+    def _regex_hits(self, found: Sequence[int], doc: Doc, text: str, lang: str,
                     fired: dict[int, Hit], consider: object, explain: bool,
                     unplaced: dict[int, Any]) -> None:
         """``found``: the patterns FilteredRE2 says really match (potential=False)."""

@@ -1,0 +1,206 @@
+"""Tagging in a second process: how the embedded runtime uses a second core.
+
+spaCy and the regex filter hold the GIL, so a thread cannot tag while the
+event loop moderates, counts and archives; a process can. The child compiles
+the ruleset it is sent and tags batches of (text, language, hashtags) sent
+over a pipe, in order; the runtime keeps one batch in the child while it
+finishes the one before (:class:`monitor.runtime.local.LocalRuntime`).
+
+A child that dies or stops answering costs no post: the caller gets
+:class:`TaggerGone`, tags that batch itself and starts another child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from monitor.model import Tags
+from monitor.tagging import Ruleset
+
+__all__ = ["TaggedBatch", "TaggerGone", "TaggerProcess"]
+
+log = logging.getLogger(__name__)
+
+Item = tuple[str, str | None, tuple[str, ...]]
+
+#: seconds the child may take to compile a ruleset and answer "ready"
+START_TIMEOUT = 120.0
+#: seconds one batch may take (a refresh or new rules compile first: ~5 s)
+ANSWER_TIMEOUT = 60.0
+
+
+class TaggerGone(RuntimeError):
+    """The tagging process died or closed its pipe; the batch was not tagged."""
+
+
+@dataclass(slots=True)
+class TaggedBatch:
+    """One batch's answer: its tags (None: that post broke tagging) and the ruleset used."""
+
+    tags: list[Tags | None]
+    ruleset_name: str
+    ruleset_hash: str
+
+
+def _serve(conn: Connection, ruleset: Ruleset, refresh_every: int) -> None:
+    """The child: compile, then answer requests in order until "stop" or the parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    from monitor.processor import refreshed, tag_isolated
+    from monitor.tagging import Tagger, compile_ruleset
+
+    tagger = Tagger(compile_ruleset(ruleset))
+    conn.send(("ready", tagger.ruleset.hash))
+    since = 0
+    while True:
+        try:
+            kind, payload = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone: so is the work
+        if kind == "stop":
+            return
+        if kind == "rules":
+            try:
+                tagger, since = Tagger(compile_ruleset(payload)), 0
+            except Exception:  # the parent compiled the same ruleset: not expected
+                log.exception("the tagging process could not compile the new rules; "
+                              "it keeps the old ones")
+            continue
+        ids, items = payload
+        since += len(items)
+        if refresh_every and since >= refresh_every:
+            since = 0
+            tagger = refreshed(tagger)
+        conn.send((tag_isolated(tagger, items, ids), tagger.ruleset.name, tagger.ruleset.hash))
+
+
+class TaggerProcess:
+    """One child process that tags; ``await tag(...)`` from the event loop."""
+
+    def __init__(self, ruleset: Ruleset, *, refresh_every: int = 50_000) -> None:
+        self.ruleset = ruleset
+        self.refresh_every = refresh_every
+        self._conn: Connection | None = None
+        self._process: Any = None
+        #: one thread does every round trip, so requests reach the child in call order
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tagger-pipe")
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    async def start(self) -> None:
+        """Spawn the child and wait until it has compiled the ruleset (once: a running
+        child is kept)."""
+        await asyncio.get_running_loop().run_in_executor(self._io, self._start)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the running child has used so far (Linux; 0.0 elsewhere)."""
+        try:
+            with open(f"/proc/{self.pid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, TypeError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _start(self) -> None:
+        if self._conn is not None:
+            return
+        context = multiprocessing.get_context("spawn")  # no fork of a loop with threads
+        parent, child = context.Pipe()
+        process = context.Process(target=_serve, args=(child, self.ruleset, self.refresh_every),
+                                  name="monitor-tagger", daemon=True)
+        process.start()
+        child.close()
+        if not parent.poll(START_TIMEOUT):
+            process.kill()
+            raise TaggerGone(f"the tagging process did not start within {START_TIMEOUT:.0f} s")
+        try:
+            parent.recv()
+        except (EOFError, OSError):
+            process.join(5)
+            raise TaggerGone(f"the tagging process exited at start (code {process.exitcode})") \
+                from None
+        self._conn, self._process = parent, process
+        log.info("tagging in process %d", process.pid)
+
+    async def tag(self, ids: Sequence[str], items: Sequence[Item]) -> TaggedBatch:
+        """Tag one batch in the child; raises :class:`TaggerGone` if the child is gone."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._io, self._round_trip, list(ids), list(items))
+
+    def _round_trip(self, ids: list[str], items: list[Item]) -> TaggedBatch:
+        conn = self._conn
+        if conn is None:
+            raise TaggerGone("the tagging process is not running")
+        try:
+            conn.send(("tag", (ids, items)))
+            if not conn.poll(ANSWER_TIMEOUT):
+                self._forget()
+                raise TaggerGone(f"the tagging process did not answer within "
+                                 f"{ANSWER_TIMEOUT:.0f} s; it was killed")
+            tags, name, digest = conn.recv()
+        except (EOFError, OSError) as exc:
+            self._forget()
+            raise TaggerGone(f"the tagging process is gone ({exc.__class__.__name__})") from None
+        return TaggedBatch(tags, name, digest)
+
+    async def use(self, ruleset: Ruleset) -> None:
+        """Tag every batch sent after this one with ``ruleset`` (a reload)."""
+        self.ruleset = ruleset  # a restarted child starts with it too
+        await asyncio.get_running_loop().run_in_executor(self._io, self._send_rules, ruleset)
+
+    def _send_rules(self, ruleset: Ruleset) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(("rules", ruleset))
+            except (EOFError, OSError):
+                self._forget()
+
+    async def restart(self) -> None:
+        """A new child in place of one that died."""
+        await asyncio.get_running_loop().run_in_executor(self._io, self._restart)
+
+    def _restart(self) -> None:
+        self._stop_child()
+        self._start()
+
+    async def close(self) -> None:
+        """Stop the child (it finishes nothing: every batch sent was answered)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._io, self._stop_child)
+        self._io.shutdown(wait=True)
+
+    def _stop_child(self) -> None:
+        conn, process = self._conn, self._process
+        self._conn = self._process = None
+        if conn is not None:
+            with contextlib.suppress(EOFError, OSError):
+                conn.send(("stop", None))
+            conn.close()
+        if process is not None:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+
+    def _forget(self) -> None:
+        """The pipe broke: reap the child, whatever state it is in."""
+        conn, process = self._conn, self._process
+        self._conn = self._process = None
+        if conn is not None:
+            conn.close()
+        if process is not None:
+            process.join(1)
+            if process.is_alive():
+                process.kill()
+                process.join(5)

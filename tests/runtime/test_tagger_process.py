@@ -1,0 +1,168 @@
+"""Tagging in a second process (``monitor run --tagger-process``).
+
+The child is a real spawned process compiling the fixture ruleset; the tests
+kill it, and its parent, with real signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import orjson
+import pytest
+
+from monitor.codec import decode_post
+from monitor.model import Post, TaggedPost
+from monitor.processor import Processor
+from monitor.runtime.local import LocalRuntime
+from monitor.runtime.tagger_process import TaggerProcess
+from monitor.sinks.metrics import Metrics
+from monitor.sources.base import Rejected
+from monitor.tagging import Tagger, load_tagger
+from tests.support.monitor_process import MonitorProcess, run_command
+
+SAMPLE = Path(__file__).parents[2] / "samples" / "stream.jsonl"
+DEMO_RULES = Path(__file__).parents[1] / "tagging" / "rulesets" / "demo"
+
+
+def sample_posts(count: int) -> list[Post]:
+    lines = SAMPLE.read_bytes().splitlines()[:count]
+    return [decode_post(line) for line in lines]
+
+
+class Listed:
+    """The posts in memory; ``await then(i)`` after the i-th is handed over."""
+
+    name, finite = "replay", True
+
+    def __init__(self, posts: list[Post], then: object = None) -> None:
+        self.posts, self.then = posts, then
+
+    async def stream(self) -> AsyncIterator[Post | Rejected]:
+        for i, post in enumerate(self.posts):
+            yield post
+            if self.then is not None:
+                await self.then(i)  # type: ignore[operator]
+            if i % 64 == 63:
+                await asyncio.sleep(0.01)  # a live source: posts arrive while batches are tagged
+
+
+class Keeping:
+    """A sink keeping what each post was tagged with, in the order it came out."""
+
+    name = "keep"
+
+    def __init__(self) -> None:
+        self.posts: list[TaggedPost] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def write(self, batch: Sequence[TaggedPost]) -> None:
+        self.posts.extend(batch)
+
+    async def close(self) -> None:
+        pass
+
+
+def outcome(kept: Keeping) -> list[tuple[str, bytes]]:
+    """Each post's id with its tags and flags, as the archive would store them."""
+    return [(t.post.id, orjson.dumps((t.tags, t.flags, t.ruleset_hash))) for t in kept.posts]
+
+
+async def run(tagger: Tagger, posts: list[Post], tagger_process: TaggerProcess | None,
+              then: object = None) -> tuple[Keeping, int]:
+    sink = Keeping()
+    runtime = LocalRuntime([Listed(posts, then)], Processor(tagger), Metrics(tagger.ruleset),
+                           None, sinks=[sink], batch_size=64, exit_when_done=True,
+                           tagger_process=tagger_process)
+    stats = await asyncio.wait_for(runtime.run(), timeout=120)
+    return sink, stats.failed
+
+
+@pytest.fixture(scope="module")
+def posts() -> list[Post]:
+    return sample_posts(1_500)
+
+
+async def test_the_second_process_tags_every_post_as_this_one_does(
+        tagger: Tagger, posts: list[Post]) -> None:
+    here, _ = await run(tagger, posts, None)
+    there, failed = await run(tagger, posts, TaggerProcess(tagger.ruleset))
+
+    assert failed == 0
+    assert len(there.posts) == len({p.id for p in posts})  # the sample repeats a few
+    assert outcome(there) == outcome(here)
+
+
+async def test_a_killed_tagging_process_costs_no_post(
+        tagger: Tagger, posts: list[Post], caplog: pytest.LogCaptureFixture) -> None:
+    tagger_process = TaggerProcess(tagger.ruleset)
+    killed: list[int] = []
+
+    async def kill_once_underway(i: int) -> None:
+        if i == 500:
+            async with asyncio.timeout(60):
+                while tagger_process.pid is None:  # still compiling the rules
+                    await asyncio.sleep(0.01)
+            killed.append(tagger_process.pid)
+            os.kill(tagger_process.pid, signal.SIGKILL)
+
+    caplog.set_level(logging.INFO, logger="monitor")
+    here, _ = await run(tagger, posts, None)
+    there, failed = await run(tagger, posts, tagger_process, then=kill_once_underway)
+
+    assert killed
+    assert failed == 0
+    assert outcome(there) == outcome(here)  # every post once, in order, tagged the same
+    assert "tagging here instead" in caplog.text
+    assert caplog.text.count("tagging in process") == 2  # and a new one was started
+
+
+async def test_new_rules_reach_the_tagging_process(tagger: Tagger) -> None:
+    demo = load_tagger(DEMO_RULES)
+    tagger_process = TaggerProcess(tagger.ruleset)
+    await tagger_process.start()
+    try:
+        items = [("Claim your airdrop today", "en", ())]
+        before = await tagger_process.tag(["a"], items)
+        await tagger_process.use(demo.ruleset)
+        after = await tagger_process.tag(["a"], items)
+    finally:
+        await tagger_process.close()
+
+    assert before.ruleset_hash == tagger.ruleset.hash
+    assert (after.ruleset_hash, after.tags) == (demo.ruleset.hash, demo.tag_batch(items))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:  # a zombie has exited: its parent has not reaped it
+        return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_the_tagging_process_ends_with_a_killed_monitor(tmp_path: Path) -> None:
+    command = run_command(f"replay:{SAMPLE}?speed=50x", tmp_path)
+    monitor = MonitorProcess(tmp_path, argv=[*command[3:], "--tagger-process"])
+    await monitor.start()
+    try:
+        await monitor.wait_for_log("tagging in process", timeout=60)
+        line = next(x for x in monitor.lines if "tagging in process" in x)
+        child = int(line.rsplit(" ", 1)[1])
+        assert _alive(child)
+        await monitor.stop(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not _alive(child), f"tagging process {child} outlived its monitor\n{monitor.log}"
+    finally:
+        monitor.kill()
