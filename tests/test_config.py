@@ -62,6 +62,7 @@ batch_size = 8
 batch_wait = 1          # an integer where a float is expected is fine
 queue_size = 64
 dedup_window = 1000
+tagger_process = true
 [metrics]
 addr = ":0"
 [archive]
@@ -76,7 +77,7 @@ progress = "log"
     assert (settings.sources, settings.exit_when_done) == (
         [f"replay:{folder / 'a.jsonl'}", f"replay:{folder / 'b.csv'}"], True)
     assert (settings.batch_size, settings.batch_wait, settings.queue_size,
-            settings.dedup_window) == (8, 1.0, 64, 1000)
+            settings.dedup_window, settings.tagger_process) == (8, 1.0, 64, 1000, True)
     assert isinstance(settings.batch_wait, float)
     assert settings.metrics_addr == ":0"
     assert (settings.archive, settings.pseudonymize, settings.keep_raw) == (False, False, True)
@@ -116,8 +117,10 @@ dir = "file-archive"
 """)
     settings = run_settings("--config", str(path), "--source", "replay:from-flag.jsonl",
                             "--batch-size", "32", "--metrics-addr", "127.0.0.1:0",
-                            "--no-archive", "--exit-when-done", "--progress", "off")
+                            "--no-archive", "--exit-when-done", "--progress", "off",
+                            "--tagger-process")
     assert settings.sources == ["replay:from-flag.jsonl"]
+    assert settings.tagger_process is True
     assert (settings.batch_size, settings.queue_size) == (32, 64)  # untouched flags keep the file
     assert settings.metrics_addr == "127.0.0.1:0"
     assert settings.archive is False

@@ -293,9 +293,10 @@ class LocalRuntime:
                 await asyncio.shield(self._tagger_started)
             answer = await tagger_process.tag(ids, items)
             return answer.tags, answer.ruleset_name, answer.ruleset_hash
-        except (TaggerGone, OSError) as exc:
-            log.error("tagging here instead: %s", exc)
+        except Exception as exc:  # TaggerGone, or a bug on either side of the pipe
             if self._tagger_restart is None or self._tagger_restart.done():
+                log.error("tagging in this process until a new tagging process is up: %s",
+                          exc, exc_info=not isinstance(exc, TaggerGone))
                 self._tagger_restart = asyncio.create_task(self._restart_tagger())
         tagger = self.processor.tagger
         return tag_isolated(tagger, items, ids), tagger.ruleset.name, tagger.ruleset.hash
@@ -305,8 +306,9 @@ class LocalRuntime:
         try:
             await self.tagger_process.restart()
             self._tagger_started = None
-        except (TaggerGone, OSError) as exc:
-            log.error("the tagging process could not be restarted: %s", exc)
+        except Exception as exc:
+            log.error("the tagging process could not be restarted (the next batch tries "
+                      "again): %s", exc)
 
     async def _finish(self, batch: _Batch) -> None:
         """Moderate (if tagged elsewhere), count, and hand the batch to the archive and sinks."""

@@ -121,7 +121,7 @@ async def test_a_killed_tagging_process_costs_no_post(
     assert killed
     assert failed == 0
     assert outcome(there) == outcome(here)  # every post once, in order, tagged the same
-    assert "tagging here instead" in caplog.text
+    assert "tagging in this process until a new tagging process is up" in caplog.text
     assert caplog.text.count("tagging in process") == 2  # and a new one was started
 
 
