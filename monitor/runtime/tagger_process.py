@@ -181,26 +181,23 @@ class TaggerProcess:
         self._io.shutdown(wait=True)
 
     def _stop_child(self) -> None:
-        conn, process = self._conn, self._process
-        self._conn = self._process = None
-        if conn is not None:
-            with contextlib.suppress(EOFError, OSError):
-                conn.send(("stop", None))
-            conn.close()
-        if process is not None:
-            process.join(5)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
+        self._let_go(ask=True, grace=5.0)
 
     def _forget(self) -> None:
-        """The pipe broke: reap the child, whatever state it is in."""
+        """The pipe broke or the child hangs: reap it, whatever state it is in."""
+        self._let_go(ask=False, grace=1.0)
+
+    def _let_go(self, *, ask: bool, grace: float) -> None:
+        """Close the pipe (first asking the child to stop), wait ``grace`` s, then kill."""
         conn, process = self._conn, self._process
         self._conn = self._process = None
         if conn is not None:
+            if ask:
+                with contextlib.suppress(EOFError, OSError):
+                    conn.send(("stop", None))
             conn.close()
         if process is not None:
-            process.join(1)
+            process.join(grace)
             if process.is_alive():
                 process.kill()
                 process.join(5)
