@@ -146,11 +146,11 @@ def refreshed(tagger: Tagger) -> Tagger:
 
 
 def tag_isolated(tagger: Tagger, items: Sequence[tuple[str, str | None, tuple[str, ...]]],
-                 ids: Sequence[str]) -> list[Tags | None]:
+                 ids: Sequence[str]) -> Sequence[Tags | None]:
     """Tag a batch; if it fails, one by one, so only the post that breaks tagging is lost
     (None in its place)."""
     try:
-        return list(tagger.tag_batch(items))
+        return tagger.tag_batch(items)
     except Exception:  # isolate the post that broke the batch
         log.exception("tagging a batch of %d failed; retrying one by one", len(items))
     out: list[Tags | None] = []

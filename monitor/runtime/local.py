@@ -55,7 +55,7 @@ class _Batch:
     result: BatchResult
     fresh: list[Post] = field(default_factory=list)
     #: the tagging process's answer, while the batch is there
-    tagging: asyncio.Future[tuple[list[Tags | None], str, str]] | None = None
+    tagging: asyncio.Future[tuple[Sequence[Tags | None], str, str]] | None = None
 
 
 @dataclass(slots=True)
@@ -282,7 +282,7 @@ class LocalRuntime:
             started.tagging = asyncio.ensure_future(self._tag_remote(fresh))
         return started
 
-    async def _tag_remote(self, fresh: list[Post]) -> tuple[list[Tags | None], str, str]:
+    async def _tag_remote(self, fresh: list[Post]) -> tuple[Sequence[Tags | None], str, str]:
         """Tags from the tagging process; from this one if it is not there."""
         tagger_process = self.tagger_process
         assert tagger_process is not None

@@ -47,7 +47,7 @@ class TaggerGone(RuntimeError):
 class TaggedBatch:
     """One batch's answer: its tags (None: that post broke tagging) and the ruleset used."""
 
-    tags: list[Tags | None]
+    tags: Sequence[Tags | None]
     ruleset_name: str
     ruleset_hash: str
 
