@@ -23,14 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SIGNATURE_LENGTH", "NearDuplicateIndex", "dedup_words", "minhash", "minhash_batch",
-           "normalize_for_dedup"]
+__all__ = ["SIGNATURE_LENGTH", "NearDuplicateIndex", "dedup_words", "minhash", "minhash_batch"]
 
 _LINK = re.compile(r"https?://\S+|www\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|app|ai|co|xyz|"
                    r"me|ly|gg|link|site|shop|online|info)(?:/\S*)?", re.IGNORECASE)
 _MENTION = re.compile(r"@[\w.]+")
-_NOT_WORD = re.compile(r"[^\w#]+|\d+|_+")
-#: what _NOT_WORD leaves between spaces: runs of letters and '#'
+#: runs of letters and '#': no digits, no underscores, no punctuation or emoji
 _WORD = re.compile(r"(?:[^\W\d_]+|#)+")
 
 _HASHES = 24
@@ -46,14 +44,9 @@ _B = _rng.integers(0, 2**64, size=_HASHES, dtype=np.uint64, endpoint=False)
 _SHIFT = np.uint64(29)
 
 
-def normalize_for_dedup(text: str) -> str:
-    """What stays the same when a spammer varies links, mentions, numbers, emoji and case."""
-    text = _MENTION.sub(" ", _LINK.sub(" ", text))
-    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
-
-
 def dedup_words(text: str) -> set[str]:
-    """The words of :func:`normalize_for_dedup`, found in one pass instead of three."""
+    """What stays the same when a spammer varies links, mentions, numbers, emoji and case:
+    the words left once they are removed, lower-case (a '#' stays on its word)."""
     text = _LINK.sub(" ", text)
     if "@" in text:
         text = _MENTION.sub(" ", text)

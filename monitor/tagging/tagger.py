@@ -25,7 +25,8 @@ __all__ = ["Decision", "Explanation", "Hit", "Tagger"]
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 _EVIDENCE_CHARS = 200
-_LAYER_FIELDS = {"theme": "themes", "claim": "claim", "reason": "reasons"}
+#: the layers whose labels compete for a post's themes, claim and reasons
+_LAYERS = ("theme", "claim", "reason")
 _first = itemgetter(0)
 
 
@@ -95,7 +96,7 @@ class Tagger:
         #: label id -> its tiebreak among equal scores: the scoring order, then the id
         self._tiebreak = {label.id: (order.get(label.id, len(order)), label.id)
                           for label in self._labels}
-        self._limits = {layer: rs.scoring[layer].max for layer in _LAYER_FIELDS
+        self._limits = {layer: rs.scoring[layer].max for layer in _LAYERS
                         if layer in rs.scoring}
         self._rule_ids = [r.id for r in compiled.rules]
         self._campaign_tags = rs.campaign.hashtags
