@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import pytest
 
 from monitor.archive_export import iter_day
 from monitor.archive_verify import verify_archive
-from monitor.model import Post, TaggedPost
+from monitor.model import Post
 from monitor.privacy import Pseudonymizer
 from monitor.processor import Processor
 from monitor.runtime.local import LocalRuntime
@@ -31,6 +31,7 @@ from monitor.sinks.metrics import Metrics
 from monitor.sources.base import Rejected, Source
 from monitor.sources.replay import ReplaySource
 from monitor.tagging import Tagger
+from tests.support.sinks import Collecting
 
 NOON = datetime(2025, 8, 13, 12, 0, tzinfo=UTC)
 
@@ -264,24 +265,6 @@ async def test_a_post_that_breaks_tagging_is_counted_and_the_rest_archived(
                   reason="processing_error") == 1
     archived = {t.post.id for t in iter_day(archive_dir / "2025-08-13")}
     assert archived == {p.id for p in posts} - {bad.id}
-
-
-class Collecting:
-    """A Sink keeping the ids of every post it is given, as an MQTT or Kafka sink would send."""
-
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-
-    async def start(self) -> None:
-        pass
-
-    async def write(self, batch: Sequence[TaggedPost]) -> None:
-        self.ids.extend(t.post.id for t in batch)
-
-    async def close(self) -> None:
-        pass
 
 
 async def test_every_sink_gets_every_tagged_post(processor: Processor, metrics: Metrics) -> None:

@@ -11,14 +11,14 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
 import pytest
 
 from monitor.codec import decode_post
-from monitor.model import Post, TaggedPost
+from monitor.model import Post
 from monitor.processor import Processor
 from monitor.runtime.local import LocalRuntime
 from monitor.runtime.tagger_process import TaggerProcess
@@ -26,6 +26,7 @@ from monitor.sinks.metrics import Metrics
 from monitor.sources.base import Rejected
 from monitor.tagging import Tagger, load_tagger
 from tests.support.monitor_process import MonitorProcess, run_command
+from tests.support.sinks import Collecting
 
 SAMPLE = Path(__file__).parents[2] / "samples" / "stream.jsonl"
 DEMO_RULES = Path(__file__).parents[1] / "tagging" / "rulesets" / "demo"
@@ -53,32 +54,14 @@ class Listed:
                 await asyncio.sleep(0.01)  # a live source: posts arrive while batches are tagged
 
 
-class Keeping:
-    """A sink keeping what each post was tagged with, in the order it came out."""
-
-    name = "keep"
-
-    def __init__(self) -> None:
-        self.posts: list[TaggedPost] = []
-
-    async def start(self) -> None:
-        pass
-
-    async def write(self, batch: Sequence[TaggedPost]) -> None:
-        self.posts.extend(batch)
-
-    async def close(self) -> None:
-        pass
-
-
-def outcome(kept: Keeping) -> list[tuple[str, bytes]]:
+def outcome(kept: Collecting) -> list[tuple[str, bytes]]:
     """Each post's id with its tags and flags, as the archive would store them."""
     return [(t.post.id, orjson.dumps((t.tags, t.flags, t.ruleset_hash))) for t in kept.posts]
 
 
 async def run(tagger: Tagger, posts: list[Post], tagger_process: TaggerProcess | None,
-              then: object = None) -> tuple[Keeping, int]:
-    sink = Keeping()
+              then: object = None) -> tuple[Collecting, int]:
+    sink = Collecting()
     runtime = LocalRuntime([Listed(posts, then)], Processor(tagger), Metrics(tagger.ruleset),
                            None, sinks=[sink], batch_size=64, exit_when_done=True,
                            tagger_process=tagger_process)
