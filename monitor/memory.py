@@ -1,4 +1,4 @@
-"""Give freed heap memory back to the operating system, where the C library allows it."""
+"""Process memory: give freed heap back to the system; read a process's peak."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import ctypes.util
 import gc
 from functools import lru_cache
 
-__all__ = ["release_free_memory"]
+__all__ = ["peak_rss_mib", "release_free_memory"]
 
 
 @lru_cache(maxsize=1)
@@ -31,3 +31,19 @@ def release_free_memory() -> None:
     trim = _trim()
     if trim is not None:
         trim(0)  # type: ignore[operator]
+
+
+def peak_rss_mib(pid: int | str = "self") -> float:
+    """A process's peak resident set in MiB (Linux VmHWM; 0.0 if it cannot be read).
+
+    Not ``getrusage().ru_maxrss``: Linux keeps that across exec, so a child
+    Python process reports its parent's peak if that was higher.
+    """
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0

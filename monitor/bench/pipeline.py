@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.codec import decode_post
+from monitor.memory import peak_rss_mib
 from monitor.model import Post, TaggedPost
 from monitor.moderation.moderator import Moderator
 from monitor.processor import Processor
@@ -56,11 +57,6 @@ def _runtime(source: object, rules: Path | None, folder: Path,
                         tagger_process=child)
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _children() -> resource.struct_rusage:
     return resource.getrusage(resource.RUSAGE_CHILDREN)
 
@@ -83,7 +79,7 @@ def pipeline_rate(path: Path, rules: Path | None = None,
         after = _children()  # the tagging process has been reaped: its whole CPU time
         cpu += (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                 - child_start)
-    rss = peak_rss_mb() + (after.ru_maxrss / 1024 if child is not None else 0.0)
+    rss = peak_rss_mib() + (child.peak_rss_mib if child is not None else 0.0)
     return PipelineRun(stats.processed + stats.duplicates, cpu, wall, rss, stats.archived)
 
 

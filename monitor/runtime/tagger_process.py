@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from monitor.memory import peak_rss_mib
 from monitor.model import Tags
 from monitor.tagging import Ruleset
 
@@ -91,6 +92,8 @@ class TaggerProcess:
         self.refresh_every = refresh_every
         self._conn: Connection | None = None
         self._process: Any = None
+        #: the highest peak RSS (MiB) of the children let go so far, for the benchmark
+        self.peak_rss_mib = 0.0
         #: one thread does every round trip, so requests reach the child in call order
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tagger-pipe")
 
@@ -191,6 +194,8 @@ class TaggerProcess:
         """Close the pipe (first asking the child to stop), wait ``grace`` s, then kill."""
         conn, process = self._conn, self._process
         self._conn = self._process = None
+        if process is not None:
+            self.peak_rss_mib = max(self.peak_rss_mib, peak_rss_mib(process.pid))
         if conn is not None:
             if ask:
                 with contextlib.suppress(EOFError, OSError):

@@ -10,13 +10,18 @@ lower-case text: the same answers, with no per-token Python work per post.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import orjson
+import re2
 
 __all__ = ["LemmaForms", "forms_for", "has_lemma_table"]
+
+#: lemmas searched for in one scan of a table
+_WORDS_PER_SCAN = 200
 
 
 def _table_path(lang: str) -> Path | None:
@@ -33,14 +38,48 @@ def has_lemma_table(lang: str) -> bool:
     return _table_path(lang) is not None
 
 
-def _table(lang: str) -> dict[str, str]:
-    """The whole lookup table (es, de and fr: ~100 MB each as dicts): read, used, dropped,
-    one language at a time, so compiling peaks at one table, not all of them."""
+def _raw_table(lang: str) -> bytes:
     path = _table_path(lang)
     if path is None:
         raise LookupError(lang)
     with gzip.open(path, "rb") as fh:
-        return orjson.loads(fh.read())
+        return fh.read()
+
+
+def _entries(raw: bytes, wanted: set[str]) -> Iterator[tuple[str, str]]:
+    """(form, lemma) for the table's entries whose lemma, lower-cased, is wanted.
+
+    A table is one JSON object, form -> lemma (French: -> a list of lemmas),
+    ~1,000,000 entries: es, de and fr take ~100 MB each as a dict. One RE2
+    scan of the raw bytes finds the wanted lemmas as values (a string
+    followed by ',', ']', '}' or a line end, where a key is followed by ':')
+    and reads each one's key back from there, so only the hits are built.
+    """
+    if b"\\" in raw:  # escapes: the scan below assumes none; read it properly
+        for form, value in orjson.loads(raw).items():
+            for lemma in (value,) if isinstance(value, str) else value:
+                if lemma.lower() in wanted:
+                    yield form, lemma
+        return
+    for match in _value_matches(raw, sorted(wanted)):
+        lemma = match.group(1).decode()
+        if lemma.lower() not in wanted:  # RE2's case folding is wider than str.lower
+            continue
+        colon = raw.rfind(b'":', 0, match.start())
+        if colon < 0:
+            continue
+        form = raw[raw.rfind(b'"', 0, colon) + 1:colon].decode()
+        yield form, lemma
+
+
+def _value_matches(raw: bytes, words: list[str]) -> Iterator[Any]:
+    """Matches of the words as values, case-insensitive, in groups small enough for RE2's
+    DFA (one alternation of thousands of words exceeds its memory and crawls)."""
+    options = re2.Options()
+    options.log_errors = False
+    for start in range(0, len(words), _WORDS_PER_SCAN):
+        group = "|".join(re2.escape(w) for w in words[start:start + _WORDS_PER_SCAN])
+        yield from re2.compile(f'"((?i:{group}))"\\s*[,\\]}}\\n]'.encode(), options).finditer(raw)
 
 
 @lru_cache(maxsize=32)
@@ -55,12 +94,9 @@ class LemmaForms:
     def __init__(self, lang: str, lemmas: Iterable[str]) -> None:
         wanted = {lemma.lower() for lemma in lemmas}
         self.forms: dict[str, set[str]] = {lemma: {lemma} for lemma in wanted}
-        for form, value in _table(lang).items():
-            # most tables map a form to one lemma; French maps it to a list of them
-            for lemma in (value,) if isinstance(value, str) else value:
-                lemma = lemma.lower()
-                if lemma in wanted:
-                    self.forms[lemma].add(form.lower())
+        if wanted:
+            for form, lemma in _entries(_raw_table(lang), wanted):
+                self.forms[lemma.lower()].add(form.lower())
 
     def of(self, lemma: str) -> list[str]:
         """Every lower-case form that lemmatizes to ``lemma``, sorted for stable builds."""

@@ -122,6 +122,8 @@ async def test_new_rules_reach_the_tagging_process(tagger: Tagger) -> None:
 
     assert before.ruleset_hash == tagger.ruleset.hash
     assert (after.ruleset_hash, after.tags) == (demo.ruleset.hash, demo.tag_batch(items))
+    # its own peak, read before it was let go: spaCy and two compiled rulesets, no more
+    assert 60 < tagger_process.peak_rss_mib < 1024
 
 
 def _alive(pid: int) -> bool:
