@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
-from monitor.memory import peak_rss_mib
+from monitor.memory import peak_rss_mib, tune_gc_for_streams
 
 
 def _child(code: str) -> float:
@@ -35,3 +36,38 @@ def test_a_process_that_is_gone_has_no_peak() -> None:
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           check=True, capture_output=True, text=True)
     assert peak_rss_mib(int(done.stdout)) == 0.0
+
+
+def _collections_while_streaming(posts: int) -> int:
+    """Collections run while batch-lived objects come and go, a long-lived heap held."""
+    runs = [0]
+
+    def count(phase: str, _: dict[str, int]) -> None:
+        runs[0] += phase == "start"
+
+    gc.callbacks.append(count)
+    try:
+        for _ in range(posts):
+            post = {"text": "x", "tags": [("theme", 1.0)], "flags": (), "links": []}
+            del post
+            _kept.append([_])  # what lives on: windows, the dedup ring
+    finally:
+        gc.callbacks.remove(count)
+        _kept.clear()
+    return runs[0]
+
+
+_kept: list[list[int]] = []
+
+
+def test_a_streaming_process_collects_rarely() -> None:
+    before = gc.get_threshold()
+    try:
+        default = _collections_while_streaming(100_000)
+        tune_gc_for_streams()
+        tuned = _collections_while_streaming(100_000)
+    finally:
+        gc.set_threshold(*before)
+
+    assert gc.get_threshold() == before
+    assert default > 100 and tuned <= 3, (default, tuned)

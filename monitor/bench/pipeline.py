@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.codec import decode_post
-from monitor.memory import peak_rss_mib
+from monitor.memory import peak_rss_mib, tune_gc_for_streams
 from monitor.model import Post, TaggedPost
 from monitor.moderation.moderator import Moderator
 from monitor.processor import Processor
@@ -52,6 +52,7 @@ def _runtime(source: object, rules: Path | None, folder: Path,
     if tagger_process:  # started before the clock: a firehose pays its start-up once
         child = TaggerProcess(rs)
         asyncio.run(child.start())
+    tune_gc_for_streams()  # as monitor run does
     return LocalRuntime([source], processor, Metrics(rs), archive,  # type: ignore[list-item]
                         sinks=sinks, exit_when_done=True,  # type: ignore[arg-type]
                         tagger_process=child)

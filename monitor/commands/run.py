@@ -10,6 +10,7 @@ from pathlib import Path
 from monitor.cli import UsageError
 from monitor.commands.startup import build_tagger, serve_metrics
 from monitor.config import ConfigError, Settings, load_settings
+from monitor.memory import tune_gc_for_streams
 from monitor.moderation.moderator import Moderator
 from monitor.privacy import Pseudonymizer, PseudonymKeyError
 from monitor.processor import Processor
@@ -186,6 +187,7 @@ def _run(args: argparse.Namespace) -> int:
             settings.rules or default_rules_path()))),
         tagger_process=TaggerProcess(tagger.ruleset) if settings.tagger_process else None,
     )
+    tune_gc_for_streams()
     try:
         asyncio.run(runtime.run())
     finally:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from monitor.memory import peak_rss_mib
+from monitor.memory import peak_rss_mib, tune_gc_for_streams
 from monitor.model import Tags
 from monitor.tagging import Ruleset
 
@@ -60,6 +60,7 @@ def _serve(conn: Connection, ruleset: Ruleset, refresh_every: int) -> None:
     from monitor.tagging import Tagger, compile_ruleset
 
     tagger = Tagger(compile_ruleset(ruleset))
+    tune_gc_for_streams()
     conn.send(("ready", tagger.ruleset.hash))
     since = 0
     while True:
