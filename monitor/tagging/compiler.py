@@ -139,13 +139,16 @@ class _Compiler:
         if problem not in self.problems:
             self.problems.append(problem)
 
-    def forms(self, lang: str) -> LemmaForms | None:
+    def forms(self, pipe: LanguagePipeline) -> LemmaForms | None:
         """Lemma forms for one language, built once for every lemma the rules use."""
+        lang = pipe.config.code
         if lang not in self.lemma_forms:
             if not has_lemma_table(lang):
                 return None
             words: set[str] = set()
-            nlp = spacy.blank(lang)
+            # the lemma table's language's own tokenizer: the pipeline's, unless it is 'char'
+            # (a second blank pipeline costs ~0.1 s, on every refresh)
+            nlp = pipe.nlp if pipe.config.tokenizer != "char" else spacy.blank(lang)
             for rule in self.rules:
                 if rule.kind == "lemmas" and rule.applies_to(lang):
                     for phrase in rule.values:
@@ -157,7 +160,7 @@ class _Compiler:
 
     def lemma_variants(self, rule: Rule, phrase: str, pipe: LanguagePipeline,
                        line: int) -> list[str]:
-        forms = self.forms(pipe.config.code)
+        forms = self.forms(pipe)
         tokens = [t.lower_ for t in pipe.nlp.make_doc(phrase)]
         choices = [forms.of(t) if forms else [t] for t in tokens]
         total = 1
@@ -200,7 +203,7 @@ class _Compiler:
         return out
 
     def _lemma_attr(self, rule: Rule, value: Any, pipe: LanguagePipeline, line: int) -> Any:
-        forms = self.forms(pipe.config.code)
+        forms = self.forms(pipe)
 
         def expand(words: Any) -> list[str] | None:
             if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
