@@ -38,6 +38,10 @@ def test_a_process_that_is_gone_has_no_peak() -> None:
     assert peak_rss_mib(int(done.stdout)) == 0.0
 
 
+#: what lives on while posts stream: windows, the dedup ring
+_kept: list[list[int]] = []
+
+
 def _collections_while_streaming(posts: int) -> int:
     """Collections run while batch-lived objects come and go, a long-lived heap held."""
     runs = [0]
@@ -50,14 +54,11 @@ def _collections_while_streaming(posts: int) -> int:
         for _ in range(posts):
             post = {"text": "x", "tags": [("theme", 1.0)], "flags": (), "links": []}
             del post
-            _kept.append([_])  # what lives on: windows, the dedup ring
+            _kept.append([_])
     finally:
         gc.callbacks.remove(count)
         _kept.clear()
     return runs[0]
-
-
-_kept: list[list[int]] = []
 
 
 def test_a_streaming_process_collects_rarely() -> None:

@@ -74,10 +74,10 @@ def test_a_compact_table_with_escapes_and_lists_reads_the_same() -> None:
 def test_compiling_the_default_rules_never_holds_a_whole_lemma_table() -> None:
     """es, de and fr tables take ~100 MB each as dicts; compiling peaked at 275 MB with
     them, ~180 MB without (the rest is spaCy and the matchers)."""
-    # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's (kept across exec)
-    script = ("from monitor.tagging import compile_ruleset, default_rules_path, load_ruleset\n"
+    script = ("from monitor.memory import peak_rss_mib\n"
+              "from monitor.tagging import compile_ruleset, default_rules_path, load_ruleset\n"
               "compile_ruleset(load_ruleset(default_rules_path()))\n"
-              "print(next(line for line in open('/proc/self/status') if 'VmHWM' in line))\n")
-    peak_mib = int(subprocess.run([sys.executable, "-c", script], check=True,
-                                  capture_output=True, text=True).stdout.split()[1]) // 1024
-    assert peak_mib < 230, f"compiling keep4o peaked at {peak_mib} MiB"
+              "print(peak_rss_mib())\n")
+    peak_mib = float(subprocess.run([sys.executable, "-c", script], check=True,
+                                    capture_output=True, text=True).stdout)
+    assert peak_mib < 230, f"compiling keep4o peaked at {peak_mib:.0f} MiB"
