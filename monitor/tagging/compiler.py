@@ -1,7 +1,7 @@
 """Compile a validated Ruleset into spaCy matchers, one blank pipeline per language.
 
 At run time a post costs one tokenizer pass, one PhraseMatcher call, one
-Matcher call (only if token patterns exist) and one RE2 set scan; no model
+Matcher call (only if token patterns exist) and one regex scan (regexscan.py); no model
 is loaded, so nothing is fetched from a hub. Every pattern is checked here,
 at load, and problems are reported with the rule's ``file:line``.
 """
@@ -19,6 +19,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 from monitor.tagging.lemmas import LemmaForms, forms_for, has_lemma_table
+from monitor.tagging.regexscan import RegexScan
 from monitor.tagging.ruleset import LanguageConfig, Problem, Rule, Ruleset, RulesetError
 
 __all__ = ["TERM_KEY", "CompiledRuleset", "LanguagePipeline", "compile_ruleset", "fresh_pipelines"]
@@ -65,7 +66,7 @@ class CompiledRuleset:
     ruleset: Ruleset
     rules: list[Rule]
     pipelines: dict[str, LanguagePipeline]
-    regex_set: Any | None
+    regex_set: RegexScan | None
     #: position in regex_set -> the compiled pattern and the (rule index, position among
     #: the rule's patterns) of every rule using it
     regexes: list[tuple[Any, tuple[tuple[int, int], ...]]]
@@ -267,17 +268,12 @@ class _Compiler:
             pipe.phrases.add(TERM_KEY, list(nlp.tokenizer.pipe(self.rs.campaign.terms)))
         return pipe
 
-    def regexes(self) -> tuple[Any | None, list[tuple[Any, tuple[tuple[int, int], ...]]]]:
+    def regexes(self) -> tuple[RegexScan | None, list[tuple[Any, tuple[tuple[int, int], ...]]]]:
         options = _regex_options()
         #: pattern -> (compiled, rules using it): a pattern shared by several rules
-        #: (languages, flags reusing a spam list) is added to the filter once, since
-        #: the filter confirms every candidate it finds (492 distinct of 636: -27% time)
+        #: (languages, flags reusing a spam list) is scanned for once
         by_pattern: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
-        # FilteredRE2 first looks for each pattern's required literals, then runs only
-        # the patterns whose literals occur. One RE2 set over all patterns needed a DFA
-        # too large for its budget once rules used gaps like .{0,50}: measured 930 us a
-        # post for 636 patterns, against 110 us here with the same matches.
-        regex_set = re2.Filter()
+        checker = re2.Filter()  # what RE2's filter refuses is reported here, with its line
         for index, rule in enumerate(self.rules):
             if rule.kind != "regex":
                 continue
@@ -302,21 +298,21 @@ class _Compiler:
                                     "repetition counts or split it", line)
                     continue
                 try:
-                    regex_set.Add(str(pattern), options)
+                    checker.Add(str(pattern), options)
                 except re2.error:
                     self.fail(rule, f"regex {pattern!r} is refused by RE2's filter", line)
                     continue
                 by_pattern[str(pattern)] = (regex, [(index, order)])
-        if not by_pattern:
+        if not by_pattern or self.problems:
             return None, []
         compiled = [(regex, tuple(users)) for regex, users in by_pattern.values()]
         try:
-            regex_set.Compile()
+            scan = RegexScan(list(by_pattern), options, regexes=[r for r, _ in compiled])
         except re2.error:
             raise RulesetError([Problem(self.rules[compiled[0][1][0][0]].where,
                                         "the regexes could not be compiled together; "
                                         "simplify or remove some")]) from None
-        return regex_set, compiled
+        return scan, compiled
 
 
 def _lemma_values(patterns: tuple[object, ...]) -> set[str]:

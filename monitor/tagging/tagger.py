@@ -121,8 +121,8 @@ class Tagger:
         # Every regex scan of the batch first, then the tokenizing: each keeps its tables
         # in the CPU cache (scans between tokenizer calls took ~35% longer)
         regex_set = self.compiled.regex_set
-        found = [regex_set.Match(text) or () for text, _, _ in items] if regex_set is not None \
-            else [None] * len(items)
+        found: Sequence[Sequence[int] | None] = regex_set.match_batch(
+            [text for text, _, _ in items]) if regex_set is not None else [None] * len(items)
         out: list[Tags | None] = [None] * len(items)
         by_lang: dict[str, list[int]] = {}
         for i, lang in enumerate(resolved):
@@ -226,7 +226,7 @@ class Tagger:
                     consider(index, s, e, doc[s].idx, doc[e - 1].idx + len(doc[e - 1]))
         if self.compiled.regex_set is not None:
             if found is None:
-                found = self.compiled.regex_set.Match(text)
+                found = self.compiled.regex_set.match(text)
             if found:
                 self._regex_hits(found, doc, text, lang, fired, consider, explain, unplaced)
         hashtags = {t.lstrip("#＃").lower() for t in platform_tags}
@@ -249,7 +249,7 @@ class Tagger:
     def _regex_hits(self, found: Sequence[int], doc: Doc, text: str, lang: str,
                     fired: dict[int, Hit], consider: object, explain: bool,
                     unplaced: dict[int, Any]) -> None:
-        """``found``: the patterns FilteredRE2 says really match (potential=False)."""
+        """``found``: the positions of the patterns that match (RegexScan)."""
         regexes, rules, needs_span = self.compiled.regexes, self.compiled.rules, self._needs_span
         # A pattern may serve several rules: gather each rule's matching patterns, then
         # take the rules in order and each rule's patterns in the order it lists them.
