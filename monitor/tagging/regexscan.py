@@ -27,6 +27,7 @@ import functools
 import hashlib
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,7 +64,12 @@ def cache_dir() -> Path:
     env = os.environ.get("MONITOR_CACHE_DIR")
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no home (a bare container user): the temporary folder
+            base = os.path.join(tempfile.gettempdir(), f"cache-{os.getuid()}")
     return Path(base) / "social-monitor"
 
 

@@ -260,6 +260,7 @@ class Tagger:
                 if index not in fired:
                     per_rule.setdefault(index, []).append((order, regex))
         starts: Any = None
+        subject: str | bytes = text
         other = lang == OTHER
         for index in sorted(per_rule):
             rule = rules[index]
@@ -277,8 +278,11 @@ class Tagger:
                 continue
             if starts is None:
                 starts = doc.to_array(IDX)
+                # ASCII: bytes offsets are character offsets, and RE2's wrapper skips
+                # converting them (a third of a search's cost)
+                subject = text.encode("ascii") if text.isascii() else text
             for _, regex in patterns:
-                for m in regex.finditer(text):
+                for m in regex.finditer(subject):
                     start, end = m.start(), m.end()
                     tok = max(0, int(starts.searchsorted(start, side="right")) - 1)
                     consider(index, tok, tok + 1, start, end)  # type: ignore[operator]
