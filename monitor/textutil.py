@@ -50,8 +50,9 @@ def extract_links(text: str) -> tuple[str, ...]:
     """URLs in the text, with bare domains ("getgpt4o.app/x") given a scheme."""
     found = _LINK.findall(text)
     rest = _LINK.sub(" ", text) if found else text
-    if "." in rest:
-        found.extend("https://" + m.group(0) for m in _BARE_LINK.finditer(rest))
+    if "." in rest:  # a bare link never spans whitespace: only words with a '.' can hold one
+        found.extend("https://" + m.group(0) for word in rest.split() if "." in word
+                     for m in _BARE_LINK.finditer(word))
     return tuple(dict.fromkeys(link.rstrip(".,;:!?") for link in found))
 
 

@@ -46,11 +46,19 @@ _SHIFT = np.uint64(29)
 
 def dedup_words(text: str) -> set[str]:
     """What stays the same when a spammer varies links, mentions, numbers, emoji and case:
-    the words left once they are removed, lower-case (a '#' stays on its word)."""
-    text = _LINK.sub(" ", text)
-    if "@" in text:
-        text = _MENTION.sub(" ", text)
-    return set(_WORD.findall(text.lower()))
+    the words left once they are removed, lower-case (a '#' stays on its word).
+
+    Links and mentions never span whitespace, so only the words that could
+    hold one are searched: the link pattern tried at every word boundary of
+    the whole text cost 11-14 us a post, against ~5 for the words with a '.',
+    a ':' or an '@'."""
+    kept = text.split()
+    for i, word in enumerate(kept):
+        if "." in word or ":" in word:
+            word = kept[i] = _LINK.sub(" ", word)
+        if "@" in word:
+            kept[i] = _MENTION.sub(" ", word)
+    return set(_WORD.findall(" ".join(kept).lower()))
 
 
 #: word -> its 8-byte hash; words repeat (Zipf), a lookup costs a twentieth of a hash.

@@ -55,7 +55,8 @@ def three_pass_words(text: str) -> set[str]:
 
 #: texts built from the pieces the normalizer treats specially
 _SPAMMY = st.lists(st.sampled_from(
-    [*"aZ9_#@./:-' \n²éİß🔥４", "https://", "www.", ".com", ".app", "gpt", "x.io/p"]),
+    [*"aZ9_#@./:-' \n²éİß🔥４", "https://", "www.", ".com", ".app", "gpt", "x.io/p",
+     "\u00a0", "\u3000", "\x85", "\x1c"]),  # whitespace Python splits on, not only ' '
     max_size=30).map("".join)
 
 

@@ -1,0 +1,40 @@
+"""monitor.textutil: links, hashtags and quotes found in raw post text."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor import textutil
+from monitor.textutil import extract_hashtags, extract_links
+
+
+def test_links_with_a_scheme_come_first_then_bare_domains_given_one() -> None:
+    text = "Sign it: getgpt4o.app/x and https://change.org/p/keep-4o, or www.4o.ai."
+
+    assert extract_links(text) == ("https://change.org/p/keep-4o", "https://getgpt4o.app/x",
+                                   "https://www.4o.ai")
+
+
+def test_hashtags_are_lower_case_without_their_sign_once_each() -> None:
+    assert extract_hashtags("#Keep4o ＃keep4o #OpenSource4o a#b") == ("keep4o", "opensource4o")
+
+
+def whole_text_links(text: str) -> tuple[str, ...]:
+    """The definition: links with a scheme, then bare domains searched in the whole rest
+    (extract_links searches only the words that can hold one)."""
+    found = textutil._LINK.findall(text)
+    rest = textutil._LINK.sub(" ", text)
+    found.extend("https://" + m.group(0) for m in textutil._BARE_LINK.finditer(rest))
+    return tuple(dict.fromkeys(link.rstrip(".,;:!?") for link in found))
+
+
+_LINKY = st.lists(st.sampled_from(
+    [*"aZ9_#@./:-'\" \n()éK🔥", "https://", "HTTP://", "www.", ".com", ".app", ".co.uk",
+     "x.io/p", "\u00a0", "\u3000", "\x85", "（"]), max_size=30).map("".join)
+
+
+@settings(max_examples=3000, derandomize=True)
+@given(text=_LINKY)
+def test_searching_words_finds_what_searching_the_whole_text_finds(text: str) -> None:
+    assert extract_links(text) == whole_text_links(text)
