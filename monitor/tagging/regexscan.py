@@ -187,7 +187,7 @@ class RegexScan:
         candidates = [i for i, t in enumerate(translated) if t is not None]
         if not candidates:
             return
-        self._db, self._hs_ids = _database([translated[i] for i in candidates], candidates)  # type: ignore[misc]
+        self._db, self._hs_ids = _database([translated[i] for i in candidates], candidates)
         self._table = _table(codes)
 
 
