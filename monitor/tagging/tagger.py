@@ -132,12 +132,10 @@ class Tagger:
             # No spaCy memory zone here: inside one the tokenizer cannot keep its cache
             # and rebuilds every lexeme (measured: 5x slower). The processor bounds the
             # vocabulary instead by swapping in a fresh tagger (see fresh()).
-            texts = (break_symbol_runs(items[i][0]) for i in indices)
-            if pipe.nlp.pipeline:
-                docs = list(pipe.nlp.pipe(texts, batch_size=256))
-            else:  # blank, as compiled: make_doc is all nlp.pipe would do (~5 us a post less)
-                make_doc = pipe.nlp.make_doc
-                docs = [make_doc(text) for text in texts]
+            # The pipelines are blank (compiler._blank): make_doc is all nlp.pipe would do,
+            # without its batching machinery (~5 us a post less)
+            make_doc = pipe.nlp.make_doc
+            docs = [make_doc(break_symbol_runs(items[i][0])) for i in indices]
             phrase_hits = [pipe.phrases(doc) for doc in docs]
             for i, doc, hits in zip(indices, docs, phrase_hits, strict=True):
                 text, _, tags = items[i]
