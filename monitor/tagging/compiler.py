@@ -306,7 +306,7 @@ class _Compiler:
             return None, []
         compiled = [(regex, tuple(users)) for regex, users in by_pattern.values()]
         try:
-            scan = RegexScan(list(by_pattern), options, regexes=[r for r, _ in compiled])
+            scan = RegexScan(list(by_pattern), options)
         except re2.error:
             raise RulesetError([Problem(self.rules[compiled[0][1][0][0]].where,
                                         "the regexes could not be compiled together; "

@@ -55,7 +55,7 @@ _SAME_ESCAPES = frozenset("bBwWdDsSntrf")
 _MAX_CODEPOINT = 0x110000
 #: compiled databases kept on disk (~4 MB each for the shipped rules)
 _CACHE_KEEP = 8
-#: one text in this many is also checked with RE2 (~0.3 ms each on the shipped rules)
+#: one text in this many is also checked with RE2's filter over all the patterns (~85 us)
 CHECK_EVERY = 1_000
 
 
@@ -77,11 +77,9 @@ class RegexScan:
     """Every pattern's position among ``patterns`` that matches a text, as RE2 says."""
 
     def __init__(self, patterns: Sequence[str], options: Any, *, use_hyperscan: bool = True,
-                 regexes: Sequence[Any] | None = None, check_every: int = CHECK_EVERY) -> None:
-        """``regexes``: the patterns compiled by RE2 (compiled here if not given), against
-        which one text in ``check_every`` is checked."""
+                 check_every: int = CHECK_EVERY) -> None:
+        """``check_every``: one text in so many is checked against RE2 alone."""
         self.patterns = list(patterns)
-        self._regexes = regexes
         self.check_every = check_every
         self._until_check = check_every
         #: texts on which Hyperscan and RE2 disagreed (then RE2 answers alone)
@@ -93,7 +91,7 @@ class RegexScan:
         self._options = options
         if use_hyperscan and hyperscan is not None:
             self._build_hyperscan()
-        in_hs = set(self._hs_ids)
+        self._in_hs = in_hs = frozenset(self._hs_ids)
         self._rest = _Re2Filter([i for i in range(len(self.patterns)) if i not in in_hs],
                                 self.patterns, options)
         self._all: _Re2Filter | None = None
@@ -134,11 +132,10 @@ class RegexScan:
 
     def _agrees(self, text: str, found: list[int]) -> bool:
         """Whether RE2 finds what Hyperscan found among its patterns; if not, RE2 alone
-        answers from now on (a wrong tag is worse than a slow one)."""
-        if self._regexes is None:
-            self._regexes = [re2.compile(p, self._options) for p in self.patterns]
-        regexes = self._regexes
-        expected = [i for i in self._hs_ids if regexes[i].search(text)]
+        answers from now on (a wrong tag is worse than a slow one). RE2's filter over all
+        the patterns answers in ~85 us, a search per pattern in ~1.6 ms."""
+        in_hs = self._in_hs
+        expected = [i for i in self._everything().match(text) if i in in_hs]
         if sorted(found) == expected:
             return True
         self.disagreements += 1
