@@ -14,6 +14,7 @@ from typing import Any
 
 import re2
 import spacy
+from spacy.attrs import IDS
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
@@ -42,6 +43,9 @@ _TOKEN_ATTRS = frozenset({
     "IS_SPACE", "IS_STOP", "IS_BRACKET", "IS_QUOTE", "IS_CURRENCY", "LIKE_NUM", "LIKE_URL",
     "LIKE_EMAIL",
 })
+#: lexeme attributes computed whatever the rules: LOWER (the phrase matcher's attribute,
+#: negation windows) and LANG (one string)
+_LEXEME_ATTRS = frozenset({"LOWER", "LANG"})
 _NEEDS_MODEL = frozenset({"POS", "TAG", "MORPH", "DEP", "ENT_TYPE", "ENT_IOB", "ENT_ID",
                           "SENT_START", "IS_SENT_START", "ENT_KB_ID", "HEAD"})
 
@@ -270,6 +274,8 @@ class _Compiler:
         if self.rs.campaign.terms:
             pipe.term_key = nlp.vocab.strings.add(TERM_KEY)
             pipe.phrases.add(TERM_KEY, list(nlp.tokenizer.pipe(self.rs.campaign.terms)))
+        _keep_lexeme_attrs(nlp, {attr for patterns in token_patterns.values()
+                                 for pattern in patterns for spec in pattern for attr in spec})
         return pipe
 
     def regexes(self) -> tuple[RegexScan | None, list[tuple[Any, tuple[tuple[int, int], ...]]]]:
@@ -312,6 +318,20 @@ class _Compiler:
                                         "the regexes could not be compiled together; "
                                         "simplify or remove some")]) from None
         return scan, compiled
+
+
+def _keep_lexeme_attrs(nlp: Language, used: set[str]) -> None:
+    """Have spaCy compute only the lexeme attributes the matchers read.
+
+    Each word the vocabulary has not seen becomes a lexeme, and a blank
+    pipeline computes all 23 of its attributes (shape, prefix, suffix, stop
+    word, like_num...) in Python calls; a stream brings new words (handles,
+    numbers, links) in most posts, and again after every refresh. Token
+    patterns may read any attribute: theirs are kept."""
+    keep = {IDS[name] for name in _LEXEME_ATTRS | used if name in IDS}
+    vocab = nlp.vocab
+    vocab.lex_attr_getters = {attr: getter for attr, getter in vocab.lex_attr_getters.items()
+                              if attr in keep}
 
 
 def _lemma_values(patterns: tuple[object, ...]) -> set[str]:

@@ -203,6 +203,18 @@ def test_token_pattern_with_like_num(demo_tagger: Tagger, text: str,
 # -- what gets built ---------------------------------------------------------------
 
 
+def test_new_words_get_only_the_lexeme_attributes_the_rules_read(demo_tagger: Tagger) -> None:
+    nlp = demo_tagger.compiled.pipelines["en"].nlp
+
+    doc = nlp.make_doc("It saved me 73915 hours a day, Zyxwvut")
+
+    number, word = doc[3], doc[-1]
+    assert number.like_num  # work.hours reads LIKE_NUM
+    assert demo_tagger.tag(doc.text).rule_hits == ("work.hours",)
+    assert word.lower_ == "zyxwvut"  # the phrase matcher and negations read LOWER
+    assert (word.shape_, word.is_alpha, word.is_title) == ("", False, False)  # no rule reads them
+
+
 def test_one_pipeline_per_configured_language(demo_tagger: Tagger) -> None:
     compiled = demo_tagger.compiled
 
