@@ -8,17 +8,16 @@ isolates a post that breaks tagging so the rest of its batch goes on.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from monitor import __version__
-from monitor.memory import release_free_memory
 from monitor.model import Post, TaggedPost, Tags
 from monitor.moderation.moderator import Moderator
 from monitor.tagging import Tagger
+from monitor.tagging.refresh import FORCED_STEP_SECONDS, Refresh
 
-__all__ = ["BatchResult", "Processor", "RecentIds", "refreshed", "tag_isolated"]
+__all__ = ["BatchResult", "Processor", "RecentIds", "tag_isolated"]
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +68,9 @@ class Processor:
         self.tagger = tagger
         self.moderator = moderator
         self.version = version
-        #: posts between two swaps to a freshly compiled tagger (bounds spaCy's vocabulary)
-        self.refresh_every = refresh_every
-        self._since_refresh = 0
+        #: swaps in a freshly compiled tagger every ``refresh_every`` posts (bounds spaCy's
+        #: vocabulary), built a step at a time: see refresh_step()
+        self.refresh = Refresh(refresh_every)
         self._recent = RecentIds(dedup_window)
 
     def swap_tagger(self, tagger: Tagger) -> None:
@@ -88,22 +87,26 @@ class Processor:
             self.moderator = Moderator(new.moderation, new.campaign.trusted_domains)
             log.info("moderation settings changed: detector windows start afresh")
         self.tagger = tagger
-        self._since_refresh = 0
+        self.refresh.cancel()
 
     def process(self, posts: Sequence[Post]) -> BatchResult:
         """Tag a batch. Never raises for one bad post: it lands in ``failed``."""
         result, fresh = self.admit(posts)
         if not fresh:
             return result
-        if self.refresh_every:
-            self._since_refresh += len(fresh)
-            if self._since_refresh >= self.refresh_every:
-                self._since_refresh = 0
-                self.tagger = refreshed(self.tagger)
+        self.refresh_step(FORCED_STEP_SECONDS)
         tagger = self.tagger  # one ruleset for the whole batch, even if swapped meanwhile
         tagged = tag_isolated(tagger, [(p.text, p.lang, p.hashtags) for p in fresh],
                               [p.id for p in fresh])
+        self.refresh.counted(tagger, len(fresh))
         return self.complete(result, fresh, tagged, tagger.ruleset.name, tagger.ruleset.hash)
+
+    def refresh_step(self, budget: float) -> bool:
+        """Build some of a pending tagger refresh (about ``budget`` seconds), swapping it in
+        when done: the runtime calls it while idle. True while work is left."""
+        if (tagger := self.refresh.step(budget)) is not None:
+            self.tagger = tagger
+        return self.refresh.pending
 
     def admit(self, posts: Sequence[Post]) -> tuple[BatchResult, list[Post]]:
         """Step one of :meth:`process`: the batch's duplicates set aside, the rest to tag."""
@@ -133,16 +136,6 @@ class Processor:
                 item.flags = extra
         result.tagged = tagged
         return result
-
-
-def refreshed(tagger: Tagger) -> Tagger:
-    """A fresh copy of ``tagger`` with its freed vocabulary returned to the system."""
-    started = time.perf_counter()
-    tagger = tagger.fresh()
-    release_free_memory()
-    log.info("tagger refreshed in %.2f s (bounds spaCy's vocabulary growth)",
-             time.perf_counter() - started)
-    return tagger
 
 
 def tag_isolated(tagger: Tagger, items: Sequence[tuple[str, str | None, tuple[str, ...]]],

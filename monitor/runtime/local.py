@@ -34,6 +34,7 @@ from monitor.sinks.metrics import Metrics
 from monitor.sources.base import Source, platform_label
 from monitor.sources.cursor import CursorStore, MemoryCursorStore
 from monitor.tagging import Tagger
+from monitor.tagging.refresh import IDLE_STEP_SECONDS
 
 __all__ = ["LocalRuntime", "RunStats"]
 
@@ -240,6 +241,10 @@ class LocalRuntime:
             if inflight is not None and queue.empty():
                 await self._finish(inflight)  # nothing to send meanwhile: finish it now
                 inflight = None
+                continue
+            if queue.empty() and self.processor.refresh.pending:
+                self.processor.refresh_step(IDLE_STEP_SECONDS)  # idle: build the refresh
+                await asyncio.sleep(0)
                 continue
             first = await queue.get()
             if first is _DONE:

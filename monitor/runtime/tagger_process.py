@@ -54,17 +54,22 @@ class TaggedBatch:
 
 
 def _serve(conn: Connection, ruleset: Ruleset, refresh_every: int) -> None:
-    """The child: compile, then answer requests in order until "stop" or the parent is gone."""
+    """The child: compile, then answer requests in order until "stop" or the parent is gone.
+
+    While no request waits, it builds the tagger's refresh (monitor/tagging/refresh.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    from monitor.processor import refreshed, tag_isolated
+    from monitor.processor import tag_isolated
     from monitor.tagging import Tagger, compile_ruleset
+    from monitor.tagging.refresh import FORCED_STEP_SECONDS, IDLE_STEP_SECONDS, Refresh
 
     tagger = Tagger(compile_ruleset(ruleset))
+    refresh = Refresh(refresh_every)
     tune_gc_for_streams()
     conn.send(("ready", tagger.ruleset.hash))
-    since = 0
     while True:
         try:
+            while refresh.pending and not conn.poll():
+                tagger = refresh.step(IDLE_STEP_SECONDS) or tagger
             kind, payload = conn.recv()
         except (EOFError, OSError):
             return  # the parent is gone: so is the work
@@ -72,17 +77,18 @@ def _serve(conn: Connection, ruleset: Ruleset, refresh_every: int) -> None:
             return
         if kind == "rules":
             try:
-                tagger, since = Tagger(compile_ruleset(payload)), 0
+                tagger = Tagger(compile_ruleset(payload))
+                refresh.cancel()
             except Exception:  # the parent compiled the same ruleset: not expected
                 log.exception("the tagging process could not compile the new rules; "
                               "it keeps the old ones")
             continue
         ids, items = payload
-        since += len(items)
-        if refresh_every and since >= refresh_every:
-            since = 0
-            tagger = refreshed(tagger)
-        conn.send((tag_isolated(tagger, items, ids), tagger.ruleset.name, tagger.ruleset.hash))
+        if refresh.pending:
+            tagger = refresh.step(FORCED_STEP_SECONDS) or tagger
+        answer = tag_isolated(tagger, items, ids)
+        refresh.counted(tagger, len(items))
+        conn.send((answer, tagger.ruleset.name, tagger.ruleset.hash))
 
 
 class TaggerProcess:

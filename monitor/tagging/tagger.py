@@ -16,7 +16,13 @@ from spacy.attrs import IDX
 from spacy.tokens import Doc
 
 from monitor.model import SEVERITIES, Flag, LabelScore, Tags
-from monitor.tagging.compiler import CompiledRuleset, LanguagePipeline
+from monitor.tagging.compiler import (
+    CompiledRuleset,
+    LanguagePipeline,
+    Steps,
+    fresh_pipelines_steps,
+    run_steps,
+)
 from monitor.tagging.language import OTHER, resolve_language
 from monitor.tagging.ruleset import Label, Rule
 from monitor.textutil import break_symbol_runs, extract_hashtags, quoted_spans
@@ -152,9 +158,11 @@ class Tagger:
         a slow leak. The processor swaps in a fresh tagger every so often,
         which returns that memory.
         """
-        from monitor.tagging.compiler import fresh_pipelines
+        return run_steps(self.fresh_steps())
 
-        return Tagger(fresh_pipelines(self.compiled))
+    def fresh_steps(self) -> Steps[Tagger]:
+        """:meth:`fresh` a step at a time (monitor/tagging/refresh.py)."""
+        return Tagger((yield from fresh_pipelines_steps(self.compiled)))
 
     def explain(self, text: str, lang: str | None = None,
                 hashtags: Iterable[str] = ()) -> Explanation:

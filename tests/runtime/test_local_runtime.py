@@ -219,6 +219,23 @@ async def test_without_exit_when_done_a_finished_replay_keeps_serving(
     await asyncio.wait_for(task, timeout=5)
 
 
+async def test_an_idle_runtime_builds_the_pending_tagger_refresh(
+        tagger: Tagger, metrics: Metrics) -> None:
+    processor = Processor(tagger, refresh_every=5)  # due after the first batch
+    live = GeneratedSource(5, finite=False)  # then no more batches: only idle time builds it
+    runtime = runtime_for([live], processor, metrics, None)
+    task = asyncio.create_task(runtime.run())
+    async with asyncio.timeout(30):
+        while processor.tagger is tagger:
+            await asyncio.sleep(0.01)
+
+    runtime.stop()
+    stats = await asyncio.wait_for(task, timeout=5)
+
+    assert stats.processed == 5
+    assert not processor.refresh.pending  # and the old tagger's memory was returned
+
+
 async def test_a_failing_source_is_logged_marked_down_and_the_run_goes_on(
         processor: Processor, metrics: Metrics, archive: ArchiveWriter, archive_dir: Path,
         sample: Callable[..., float], caplog: pytest.LogCaptureFixture) -> None:

@@ -120,3 +120,36 @@ def test_an_all_duplicate_batch_does_not_call_the_tagger(
     result = processor.process(posts)
     assert result.tagged == [] and len(result.duplicates) == 2
     assert breaking.calls == [2]
+
+
+def test_the_tagger_is_refreshed_between_batches_and_tags_the_same(
+        tagger: Tagger, make_posts: Callable[..., list[Post]]) -> None:
+    processor = Processor(tagger, refresh_every=20)
+    reference = Processor(tagger, refresh_every=0)
+    posts = make_posts(600)
+    for i, post in enumerate(posts):
+        post.text = f"{post.text} (post {i}, word{i})"  # new words: the vocabulary grows
+    batches = [posts[i:i + 10] for i in range(0, len(posts), 10)]
+
+    taggers = []
+    for batch in batches:
+        got, want = processor.process(batch), reference.process(batch)
+        assert [t.tags for t in got.tagged] == [t.tags for t in want.tagged]
+        taggers.append(processor.tagger)
+
+    # each refresh is built a step per batch, so several batches pass before the swap
+    assert taggers[0] is tagger and processor.tagger is not tagger
+    assert taggers.index(processor.tagger) > 3
+
+
+def test_reloaded_rules_cancel_a_refresh_of_the_old_ones(
+        tagger: Tagger, make_posts: Callable[..., list[Post]]) -> None:
+    processor = Processor(tagger, refresh_every=2)
+    processor.process(make_posts(2))
+    assert processor.refresh.pending
+
+    reloaded = tagger.fresh()
+    processor.swap_tagger(reloaded)
+
+    assert not processor.refresh_step(1.0)
+    assert processor.tagger is reloaded

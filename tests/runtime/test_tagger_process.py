@@ -84,6 +84,15 @@ async def test_the_second_process_tags_every_post_as_this_one_does(
     assert outcome(there) == outcome(here)
 
 
+async def test_the_tagging_process_refreshes_its_tagger_and_tags_the_same(
+        tagger: Tagger, posts: list[Post]) -> None:
+    here, _ = await run(tagger, posts, None)
+    there, failed = await run(tagger, posts, TaggerProcess(tagger.ruleset, refresh_every=100))
+
+    assert failed == 0
+    assert outcome(there) == outcome(here)  # across a dozen refreshes
+
+
 async def test_a_killed_tagging_process_costs_no_post(
         tagger: Tagger, posts: list[Post], caplog: pytest.LogCaptureFixture) -> None:
     tagger_process = TaggerProcess(tagger.ruleset)
