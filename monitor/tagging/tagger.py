@@ -326,8 +326,8 @@ class Tagger:
                 d.score += rule.weight
                 d.rules.append(rule.id)
         passing: dict[str, list[Decision]] = {}
-        for d in decisions.values():
-            if d.passes:
+        for d in decisions.values():  # d.passes, inlined: a property call per label adds up
+            if d.excluded_by is None and d.score >= d.threshold and not d.label.shadow:
                 passing.setdefault(d.label.layer, []).append(d)
         themes = self._top("theme", passing.get("theme"))
         claims = self._top("claim", passing.get("claim"))
@@ -351,19 +351,26 @@ class Tagger:
                 else:
                     d.score += rule.weight
                     d.rules.append(rule.id)
-        flags = tuple(self._flag(d, fired, doc, text, unplaced) for d in decisions.values()
-                      if d.label.layer == "flag" and d.passes)
-        shadow = tuple(LabelScore(d.label.id, d.shadow_score, tuple(d.rules + d.shadow_rules))
-                       for d in decisions.values() if d.shadow_passes)
+        flags: list[Flag] = []
+        shadow: list[LabelScore] = []
+        for d in decisions.values():  # d.passes and d.shadow_passes in one pass
+            if d.excluded_by is not None:
+                continue
+            label = d.label
+            if d.score >= d.threshold and not label.shadow:
+                if label.layer == "flag":
+                    flags.append(self._flag(d, fired, doc, text, unplaced))
+            elif d.shadow_score >= d.threshold:
+                shadow.append(LabelScore(label.id, d.shadow_score, tuple(d.rules + d.shadow_rules)))
         rule_ids = self._rule_ids
         tags = Tags(
             lang=lang,
             themes=themes,
             claim=claims[0] if claims else None,
             reasons=reasons,
-            flags=flags,
+            flags=tuple(flags),
             relevance=round(relevance, 4),
-            shadow=shadow,
+            shadow=tuple(shadow),
             rule_hits=tuple(rule_ids[i] for i in fired),
         )
         if not explain:  # tag_batch reads only the tags
