@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 __all__ = ["break_symbol_runs", "domain_of", "extract_hashtags", "extract_links",
@@ -56,8 +57,12 @@ def extract_links(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(link.rstrip(".,;:!?") for link in found))
 
 
+@lru_cache(maxsize=4096)
 def domain_of(url: str) -> str:
-    """The host of a URL, lower-case, without 'www.'; '' when there is none."""
+    """The host of a URL, lower-case, without 'www.'; '' when there is none.
+
+    Cached: moderation asks for each link's host up to three times a post
+    (urlsplit ~1.5 us)."""
     try:
         host = urlsplit(url if "://" in url else "https://" + url).hostname or ""
     except ValueError:

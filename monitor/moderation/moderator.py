@@ -11,8 +11,6 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 
-import numpy as np
-
 from monitor.model import SEVERITIES, Flag, Post, Tags
 from monitor.moderation.config import ModerationConfig
 from monitor.moderation.detectors import (
@@ -24,14 +22,13 @@ from monitor.moderation.detectors import (
     near_duplicate,
     observed,
 )
-from monitor.moderation.neardup import minhash_batch
+from monitor.moderation.neardup import EMPTY, minhash_batch
 from monitor.moderation.remembered import Remembered
 
 __all__ = ["Moderator", "merge_flags"]
 
 log = logging.getLogger(__name__)
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
-_EMPTY = np.iinfo(np.uint64).max  # the first value of a signature of no words
 
 
 def merge_flags(content: Iterable[Flag], stateful: Iterable[Flag]) -> tuple[Flag, ...]:
@@ -77,7 +74,7 @@ class Moderator:
             if remember is not None:
                 remember.append(Remembered(
                     item.now, state.author_key(post.author), tuple(state.promoted_domains(item.links)),
-                    None if signature[0] == _EMPTY else signature))
+                    None if signature[0] == EMPTY else signature))
             found: list[Flag] = []
             for detector in self.detectors:
                 try:

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SIGNATURE_LENGTH", "NearDuplicateIndex", "dedup_words", "minhash", "minhash_batch"]
+__all__ = ["EMPTY", "SIGNATURE_LENGTH", "NearDuplicateIndex", "dedup_words", "minhash",
+           "minhash_batch"]
 
 _LINK = re.compile(r"https?://\S+|www\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|app|ai|co|xyz|"
                    r"me|ly|gg|link|site|shop|online|info)(?:/\S*)?", re.IGNORECASE)
@@ -36,6 +37,8 @@ _ROWS = 4
 _BANDS = _HASHES // _ROWS
 #: values in one MinHash signature
 SIGNATURE_LENGTH = _HASHES
+#: every value of the signature of no words (np.iinfo costs ~1 us a call: once here)
+EMPTY = np.iinfo(np.uint64).max
 _rng = np.random.default_rng(20250813)  # fixed: signatures must agree across processes
 # Multiply-add modulo 2**64 with odd multipliers permutes the 64-bit word hashes; the
 # xor-shift mixes the high bits down so each of the _HASHES orders is unrelated.
@@ -89,7 +92,7 @@ def minhash_batch(word_sets: list[set[str]]) -> np.ndarray:
     so the processor hashes a whole batch at once. Empty sets get all-max rows.
     """
     counts = [len(ws) for ws in word_sets]
-    out = np.full((len(word_sets), _HASHES), np.iinfo(np.uint64).max, dtype=np.uint64)
+    out = np.full((len(word_sets), _HASHES), EMPTY, dtype=np.uint64)
     total = sum(counts)
     if not total:
         return out
@@ -152,7 +155,7 @@ class NearDuplicateIndex:
             for cid in self._bands.get(key, ()):
                 jaccard = known.get(cid)
                 if jaccard is None:
-                    cluster = self._get(cid)
+                    cluster = self._clusters.get(cid) or self._singletons.get(cid)  # _get()
                     jaccard = known[cid] = -1.0 if cluster is None else float(
                         np.count_nonzero(cluster.signature == signature)) / _HASHES
                 if jaccard >= best_j:
@@ -184,7 +187,7 @@ class NearDuplicateIndex:
             if not words:
                 return 1, 1
             signature = minhash(words)
-        elif signature[0] == np.iinfo(np.uint64).max:
+        elif signature[0] == EMPTY:
             return 1, 1
         keys = self._keys(signature)
         cid = self._find(signature, keys)
