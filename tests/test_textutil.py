@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,3 +40,22 @@ _LINKY = st.lists(st.sampled_from(
 @given(text=_LINKY)
 def test_searching_words_finds_what_searching_the_whole_text_finds(text: str) -> None:
     assert extract_links(text) == whole_text_links(text)
+
+
+#: the definitions, with their assertion first (the module's patterns start with the
+#: character, which re finds faster)
+HASHTAG = re.compile(r"(?<![\w#&])[#＃](\w[\w\u200d]*)", re.UNICODE)
+LINK = re.compile(r"\bhttps?://[^\s<>\"'）)\]]+", re.IGNORECASE)
+
+_TAGGY = st.lists(st.sampled_from(
+    [*"aZ9_#＃&@ .é\u200d🔥h", "http://", "HTTPS://", "https://x.io", "hH", "_h"]),
+    max_size=30).map("".join)
+
+
+@settings(max_examples=3000, derandomize=True)
+@given(text=_TAGGY)
+def test_hashtag_and_link_patterns_find_what_their_definitions_find(text: str) -> None:
+    assert [m.span() for m in textutil._HASHTAG.finditer(text)] == [
+        m.span() for m in HASHTAG.finditer(text)]
+    assert [m.span() for m in textutil._LINK.finditer(text)] == [
+        m.span() for m in LINK.finditer(text)]
