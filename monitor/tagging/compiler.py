@@ -25,7 +25,7 @@ from monitor.tagging.regexscan import RegexScan
 from monitor.tagging.ruleset import LanguageConfig, Problem, Rule, Ruleset, RulesetError
 
 __all__ = ["TERM_KEY", "CompiledRuleset", "LanguagePipeline", "Steps", "compile_ruleset",
-           "fresh_pipelines", "fresh_pipelines_steps", "run_steps"]
+           "fresh_pipelines_steps", "run_steps"]
 
 _T = TypeVar("_T")
 #: a build done a step at a time (each ``next`` a few milliseconds); returns its result
@@ -240,7 +240,7 @@ class _Compiler:
         return None
 
     def pipeline(self, conf: LanguageConfig) -> Steps[LanguagePipeline]:
-        """One language's matchers, a step per rule (see :func:`fresh_pipelines_steps`)."""
+        """One language's matchers: a step for the blank pipeline, then one per rule."""
         nlp = _blank(conf)
         yield
         pipe = LanguagePipeline(conf, nlp, PhraseMatcher(nlp.vocab, attr="LOWER"), None)
@@ -385,20 +385,14 @@ def _pipelines(compiler: _Compiler, ruleset: Ruleset) -> Steps[dict[str, Languag
     return pipelines
 
 
-def fresh_pipelines(compiled: CompiledRuleset) -> CompiledRuleset:
+def fresh_pipelines_steps(compiled: CompiledRuleset) -> Steps[CompiledRuleset]:
     """The same compiled ruleset with new spaCy pipelines (a new, empty vocabulary).
 
     The regexes and hashtag tables hold no vocabulary, so they are shared,
-    not compiled again: a refresh costs the matchers only (~0.4 s for keep4o).
+    not compiled again: a refresh costs the matchers only (~0.4 s for keep4o),
+    built a step at a time (a blank pipeline, then a rule's phrases) so a
+    stream's refresh never stalls a batch (monitor/tagging/refresh.py).
     """
-    return run_steps(fresh_pipelines_steps(compiled))
-
-
-def fresh_pipelines_steps(compiled: CompiledRuleset) -> Steps[CompiledRuleset]:
-    """:func:`fresh_pipelines` a step at a time: a blank pipeline, then a rule's phrases.
-
-    So a stream's refresh is built between batches and never stalls one
-    (monitor/tagging/refresh.py)."""
     compiler = _Compiler(compiled.ruleset)
     pipelines = yield from _pipelines(compiler, compiled.ruleset)
     if compiler.problems:  # the same rules compiled before; only a changed spaCy could fail
