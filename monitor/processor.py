@@ -101,12 +101,11 @@ class Processor:
         self.refresh.counted(tagger, len(fresh))
         return self.complete(result, fresh, tagged, tagger.ruleset.name, tagger.ruleset.hash)
 
-    def refresh_step(self, budget: float) -> bool:
+    def refresh_step(self, budget: float) -> None:
         """Build some of a pending tagger refresh (about ``budget`` seconds), swapping it in
-        when done: the runtime calls it while idle. True while work is left."""
+        when done: the runtime calls it while idle (``refresh.pending``)."""
         if (tagger := self.refresh.step(budget)) is not None:
             self.tagger = tagger
-        return self.refresh.pending
 
     def admit(self, posts: Sequence[Post]) -> tuple[BatchResult, list[Post]]:
         """Step one of :meth:`process`: the batch's duplicates set aside, the rest to tag."""

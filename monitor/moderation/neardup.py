@@ -155,7 +155,7 @@ class NearDuplicateIndex:
             for cid in self._bands.get(key, ()):
                 jaccard = known.get(cid)
                 if jaccard is None:
-                    cluster = self._clusters.get(cid) or self._singletons.get(cid)  # _get()
+                    cluster = self._get(cid)
                     jaccard = known[cid] = -1.0 if cluster is None else float(
                         np.count_nonzero(cluster.signature == signature)) / _HASHES
                 if jaccard >= best_j:

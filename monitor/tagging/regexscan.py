@@ -88,15 +88,16 @@ class RegexScan:
         self._hs_ids: list[int] = []
         self._scratch = threading.local()
         self._table: np.ndarray | None = None
-        self._options = options
         if use_hyperscan and hyperscan is not None:
             self._build_hyperscan()
         self._in_hs = in_hs = frozenset(self._hs_ids)
         self._rest = _Re2Filter([i for i in range(len(self.patterns)) if i not in in_hs],
                                 self.patterns, options)
-        self._all: _Re2Filter | None = None
-        if self._db is not None:  # the run-time check needs it within the first posts:
-            self._everything()    # built now (~0.07 s), not in the middle of a batch
+        #: all patterns in RE2: the run-time check's reference, and what answers a text
+        #: Hyperscan cannot read (see ascii_folds). Built here (~0.07 s), not at the first
+        #: check in the middle of a batch; without Hyperscan, _rest is all of them.
+        self._all = self._rest if self._db is None else _Re2Filter(
+            list(range(len(self.patterns))), self.patterns, options)
 
     @property
     def hyperscan_patterns(self) -> int:
@@ -116,7 +117,7 @@ class RegexScan:
         found: list[int] = []
         for text, mapped in zip(texts, self._mapped(texts), strict=True):
             if not text.isascii() and any(c in text for c in folds):
-                out.append(self._everything().match(text))
+                out.append(self._all.match(text))
                 continue
             hits = self._rest.match(text)
             self._db.scan(mapped, match_event_handler=_collect, context=found, scratch=scratch)
@@ -137,7 +138,7 @@ class RegexScan:
         answers from now on (a wrong tag is worse than a slow one). RE2's filter over all
         the patterns answers in ~85 us, a search per pattern in ~1.6 ms."""
         in_hs = self._in_hs
-        expected = [i for i in self._everything().match(text) if i in in_hs]
+        expected = [i for i in self._all.match(text) if i in in_hs]
         if sorted(found) == expected:
             return True
         self.disagreements += 1
@@ -146,7 +147,7 @@ class RegexScan:
                   sorted(set(found).symmetric_difference(expected)), len(text))
         found.clear()
         self._db = None
-        self._rest = self._everything()
+        self._rest = self._all
         return False
 
     # -- internals -----------------------------------------------------------
@@ -167,13 +168,6 @@ class RegexScan:
             out.append(data[start:end])
             start = end
         return out
-
-    def _everything(self) -> _Re2Filter:
-        """All patterns in RE2: the run-time check's reference, and what answers a text
-        Hyperscan cannot read (see ascii_folds)."""
-        if self._all is None:
-            self._all = _Re2Filter(list(range(len(self.patterns))), self.patterns, self._options)
-        return self._all
 
     def _scratch_here(self) -> Any:
         scratch = getattr(self._scratch, "value", None)

@@ -21,7 +21,6 @@ from monitor.tagging.compiler import (
     LanguagePipeline,
     Steps,
     fresh_pipelines_steps,
-    run_steps,
 )
 from monitor.tagging.language import OTHER, resolve_language
 from monitor.tagging.ruleset import Label, Rule
@@ -137,7 +136,7 @@ class Tagger:
             pipe = self._pipe(lang)
             # No spaCy memory zone here: inside one the tokenizer cannot keep its cache
             # and rebuilds every lexeme (measured: 5x slower). The processor bounds the
-            # vocabulary instead by swapping in a fresh tagger (see fresh()).
+            # vocabulary instead by swapping in a fresh tagger (see fresh_steps()).
             # The pipelines are blank (compiler._blank): make_doc is all nlp.pipe would do,
             # without its batching machinery (~5 us a post less)
             make_doc = pipe.nlp.make_doc
@@ -149,8 +148,9 @@ class Tagger:
                                         found=found[i], phrases=hits).tags
         return out  # type: ignore[return-value]
 
-    def fresh(self) -> Tagger:
-        """The same ruleset with new spaCy pipelines (regexes shared, not recompiled).
+    def fresh_steps(self) -> Steps[Tagger]:
+        """The same ruleset with new spaCy pipelines (regexes shared, not recompiled), built
+        a step at a time (monitor/tagging/refresh.py).
 
         spaCy's vocabulary keeps every distinct token it has ever seen (memory
         zones free the strings but not the index, and cost the tokenizer its
@@ -158,10 +158,6 @@ class Tagger:
         a slow leak. The processor swaps in a fresh tagger every so often,
         which returns that memory.
         """
-        return run_steps(self.fresh_steps())
-
-    def fresh_steps(self) -> Steps[Tagger]:
-        """:meth:`fresh` a step at a time (monitor/tagging/refresh.py)."""
         return Tagger((yield from fresh_pipelines_steps(self.compiled)))
 
     def explain(self, text: str, lang: str | None = None,
@@ -326,8 +322,8 @@ class Tagger:
                 d.score += rule.weight
                 d.rules.append(rule.id)
         passing: dict[str, list[Decision]] = {}
-        for d in decisions.values():  # d.passes, inlined: a property call per label adds up
-            if d.excluded_by is None and d.score >= d.threshold and not d.label.shadow:
+        for d in decisions.values():
+            if d.passes:
                 passing.setdefault(d.label.layer, []).append(d)
         themes = self._top("theme", passing.get("theme"))
         claims = self._top("claim", passing.get("claim"))
@@ -351,26 +347,19 @@ class Tagger:
                 else:
                     d.score += rule.weight
                     d.rules.append(rule.id)
-        flags: list[Flag] = []
-        shadow: list[LabelScore] = []
-        for d in decisions.values():  # d.passes and d.shadow_passes in one pass
-            if d.excluded_by is not None:
-                continue
-            label = d.label
-            if d.score >= d.threshold and not label.shadow:
-                if label.layer == "flag":
-                    flags.append(self._flag(d, fired, doc, text, unplaced))
-            elif d.shadow_score >= d.threshold:
-                shadow.append(LabelScore(label.id, d.shadow_score, tuple(d.rules + d.shadow_rules)))
+        flags = tuple(self._flag(d, fired, doc, text, unplaced) for d in decisions.values()
+                      if d.label.layer == "flag" and d.passes)
+        shadow = tuple(LabelScore(d.label.id, d.shadow_score, tuple(d.rules + d.shadow_rules))
+                       for d in decisions.values() if d.shadow_passes)
         rule_ids = self._rule_ids
         tags = Tags(
             lang=lang,
             themes=themes,
             claim=claims[0] if claims else None,
             reasons=reasons,
-            flags=tuple(flags),
+            flags=flags,
             relevance=round(relevance, 4),
-            shadow=tuple(shadow),
+            shadow=shadow,
             rule_hits=tuple(rule_ids[i] for i in fired),
         )
         if not explain:  # tag_batch reads only the tags

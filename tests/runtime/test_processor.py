@@ -148,8 +148,9 @@ def test_reloaded_rules_cancel_a_refresh_of_the_old_ones(
     processor.process(make_posts(2))
     assert processor.refresh.pending
 
-    reloaded = tagger.fresh()
+    reloaded = Tagger(tagger.compiled)
     processor.swap_tagger(reloaded)
+    processor.refresh_step(1.0)
 
-    assert not processor.refresh_step(1.0)
+    assert not processor.refresh.pending
     assert processor.tagger is reloaded
