@@ -10,12 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.model import Post, TaggedPost, Tags
 from monitor.moderation.moderator import Moderator
-from monitor.tagging import Tagger
 from monitor.tagging.refresh import FORCED_STEP_SECONDS, Refresh
+from monitor.tagging.ruleset import Ruleset
+
+if TYPE_CHECKING:
+    from monitor.tagging import Tagger
 
 __all__ = ["BatchResult", "Processor", "RecentIds", "tag_isolated"]
 
@@ -60,12 +64,19 @@ class BatchResult:
 
 
 class Processor:
-    """Dedup, tagging and moderation; swap the tagger whole to reload rules."""
+    """Dedup, tagging and moderation; swap the rules whole to reload them.
 
-    def __init__(self, tagger: Tagger, *, moderator: Moderator | None = None,
+    ``rules``: a compiled :class:`Tagger`, or a :class:`Ruleset` compiled the
+    first time this process has to tag (when a tagging process does the
+    tagging: only if it dies), which spares this process the compiled rules
+    and spaCy itself (~140 MiB).
+    """
+
+    def __init__(self, rules: Tagger | Ruleset, *, moderator: Moderator | None = None,
                  version: str = __version__, dedup_window: int = 100_000,
                  refresh_every: int = 50_000) -> None:
-        self.tagger = tagger
+        self.ruleset: Ruleset = rules if isinstance(rules, Ruleset) else rules.ruleset
+        self._tagger: Tagger | None = None if isinstance(rules, Ruleset) else rules
         self.moderator = moderator
         self.version = version
         #: swaps in a freshly compiled tagger every ``refresh_every`` posts (bounds spaCy's
@@ -73,20 +84,36 @@ class Processor:
         self.refresh = Refresh(refresh_every)
         self._recent = RecentIds(dedup_window)
 
-    def swap_tagger(self, tagger: Tagger) -> None:
+    @property
+    def tagger(self) -> Tagger:
+        """The compiled rules; compiled here on first use if given as a :class:`Ruleset`."""
+        if self._tagger is None:
+            from monitor.tagging import Tagger, compile_ruleset
+
+            log.info("compiling ruleset '%s' in this process", self.ruleset.name)
+            self._tagger = Tagger(compile_ruleset(self.ruleset))
+        return self._tagger
+
+    @property
+    def compiled(self) -> bool:
+        """Whether this process holds the compiled rules."""
+        return self._tagger is not None
+
+    def swap_rules(self, rules: Tagger | Ruleset) -> None:
         """Use another ruleset from the next batch on (a reload).
 
         The moderator is rebuilt only if the new ruleset changes its settings,
         since rebuilding forgets the windows (floods in progress).
         """
-        old = self.tagger.ruleset
-        new = tagger.ruleset
+        old = self.ruleset
+        new = rules if isinstance(rules, Ruleset) else rules.ruleset
         if self.moderator is not None and (
                 old.moderation != new.moderation
                 or old.campaign.trusted_domains != new.campaign.trusted_domains):
             self.moderator = Moderator(new.moderation, new.campaign.trusted_domains)
             log.info("moderation settings changed: detector windows start afresh")
-        self.tagger = tagger
+        self.ruleset = new
+        self._tagger = None if isinstance(rules, Ruleset) else rules
         self.refresh.cancel()
 
     def process(self, posts: Sequence[Post]) -> BatchResult:
@@ -105,7 +132,7 @@ class Processor:
         """Build some of a pending tagger refresh (about ``budget`` seconds), swapping it in
         when done: the runtime calls it while idle (``refresh.pending``)."""
         if (tagger := self.refresh.step(budget)) is not None:
-            self.tagger = tagger
+            self._tagger = tagger
 
     def admit(self, posts: Sequence[Post]) -> tuple[BatchResult, list[Post]]:
         """Step one of :meth:`process`: the batch's duplicates set aside, the rest to tag."""

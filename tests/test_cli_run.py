@@ -20,6 +20,7 @@ from monitor.cli import main
 
 TESTS = Path(__file__).parent
 RULES = TESTS / "runtime" / "rules"
+BAD_RULES = TESTS / "tagging" / "rulesets" / "bad_patterns"  # loads, does not compile
 POSTS = TESTS / "sources" / "data" / "posts.jsonl"  # four posts, 2025-08-12 and -13
 
 
@@ -58,6 +59,33 @@ def test_a_bad_source_is_a_usage_error(capsys: pytest.CaptureFixture[str], uri: 
     err = usage_error(capsys, "--source", uri.format(posts=POSTS), "--exit-when-done")
     assert message.format(posts=POSTS) in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", [(), ("--tagger-process",)], ids=["here", "tagger-process"])
+def test_rules_that_do_not_compile_are_a_usage_error_with_file_and_line(
+        capsys: pytest.CaptureFixture[str], where: tuple[str, ...]) -> None:
+    # with --tagger-process the child compiles them: its problems are the message
+    err = usage_error(capsys, "--rules", str(BAD_RULES), "--source", f"replay:{POSTS}",
+                      "--exit-when-done", *where)
+    assert "the ruleset has 4 problem(s)" in err
+    assert "rules.yaml:14: rule 'grief.lookbehind': regex '(?<=i )miss 4o' does not compile" \
+        in err
+    assert "run 'monitor rules check' after fixing them" in err and "Traceback" not in err
+
+
+def imported_by(*argv: str) -> set[str]:
+    """The top-level packages ``python -m monitor ARGV`` imports (``-X importtime``)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "monitor", *argv],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in done.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_monitor_run_does_not_import_the_other_commands_libraries() -> None:
+    # with --tagger-process, spaCy is imported only where the rules are compiled
+    heavy = {"spacy", "faust", "aiokafka", "pyarrow"}
+    assert heavy <= imported_by("--help")  # the whole command line needs them all
+    assert imported_by("run", "--help") & heavy == set()
 
 
 @pytest.mark.parametrize("flag", ["--batch-size", "--queue-size"])

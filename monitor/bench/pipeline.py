@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.codec import decode_post
 from monitor.memory import peak_rss_mib, tune_gc_for_streams
@@ -26,7 +27,10 @@ from monitor.sinks.archive import ArchiveWriter
 from monitor.sinks.metrics import Metrics
 from monitor.sources.base import Rejected
 from monitor.sources.replay import ReplaySource
-from monitor.tagging import Tagger, compile_ruleset, default_rules_path, load_ruleset
+from monitor.tagging import Ruleset, default_rules_path, load_ruleset
+
+if TYPE_CHECKING:
+    from monitor.tagging import Tagger
 
 __all__ = ["PipelineRun", "paced_latencies", "pipeline_rate"]
 
@@ -44,14 +48,20 @@ class PipelineRun:
 
 def _runtime(source: object, rules: Path | None, folder: Path,
              sinks: Sequence[object] = (), tagger_process: bool = False) -> LocalRuntime:
-    tagger = Tagger(compile_ruleset(load_ruleset(rules or default_rules_path())))
-    rs = tagger.ruleset
-    processor = Processor(tagger, moderator=Moderator(rs.moderation, rs.campaign.trusted_domains))
-    archive = ArchiveWriter(folder / "archive", key_file=folder / "pseudonym.key")
+    """As ``monitor run`` wires it: with the tagging process, only the child compiles."""
+    rs = load_ruleset(rules or default_rules_path())
     child = None
     if tagger_process:  # started before the clock: a firehose pays its start-up once
         child = TaggerProcess(rs)
         asyncio.run(child.start())
+        compiled: Ruleset | Tagger = rs
+    else:
+        from monitor.tagging import Tagger, compile_ruleset
+
+        compiled = Tagger(compile_ruleset(rs))
+    processor = Processor(compiled,
+                          moderator=Moderator(rs.moderation, rs.campaign.trusted_domains))
+    archive = ArchiveWriter(folder / "archive", key_file=folder / "pseudonym.key")
     tune_gc_for_streams()  # as monitor run does
     return LocalRuntime([source], processor, Metrics(rs), archive,  # type: ignore[list-item]
                         sinks=sinks, exit_when_done=True,  # type: ignore[arg-type]

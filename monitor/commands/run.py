@@ -6,9 +6,15 @@ import argparse
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.cli import UsageError
-from monitor.commands.startup import build_tagger, serve_metrics
+from monitor.commands.startup import (
+    build_tagger,
+    load_rules,
+    serve_metrics,
+    start_tagger_process,
+)
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.memory import tune_gc_for_streams
 from monitor.moderation.moderator import Moderator
@@ -16,13 +22,15 @@ from monitor.privacy import Pseudonymizer, PseudonymKeyError
 from monitor.processor import Processor
 from monitor.runtime.local import LocalRuntime
 from monitor.runtime.progress import Progress
-from monitor.runtime.tagger_process import TaggerProcess
 from monitor.sinks.archive import ArchiveWriter
 from monitor.sinks.metrics import Metrics
 from monitor.sinks.mqtt import MqttSink
 from monitor.sources import SourceContext, SourceError, open_source
 from monitor.sources.cursor import FileCursorStore
-from monitor.tagging import Tagger, compile_ruleset, default_rules_path, load_ruleset
+from monitor.tagging import Ruleset, default_rules_path, load_ruleset
+
+if TYPE_CHECKING:
+    from monitor.tagging import Tagger
 
 __all__ = ["register"]
 
@@ -132,16 +140,21 @@ def _run(args: argparse.Namespace) -> int:
                 "'monitor run --source replay:samples/stream.jsonl'")
         settings.sources = list(LIVE_DEFAULT)
         log.info("no --source given: watching the live default %s", ", ".join(LIVE_DEFAULT))
-    tagger = build_tagger(settings.rules)
-    metrics = Metrics(tagger.ruleset)
+    if settings.tagger_process:  # the child compiles the rules: this process needs no spaCy
+        ruleset = load_rules(settings.rules)
+        rules: Tagger | Ruleset = ruleset
+    else:
+        rules = build_tagger(settings.rules)
+        ruleset = rules.ruleset
+    metrics = Metrics(ruleset)
     try:
         cursors = FileCursorStore(settings.state_dir)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     context = SourceContext(
         cursors=cursors,
-        hashtags=tagger.ruleset.campaign.hashtags,
-        terms=tagger.ruleset.campaign.terms,
+        hashtags=ruleset.campaign.hashtags,
+        terms=ruleset.campaign.terms,
         up=metrics.record_source_up,
         reconnected=metrics.record_reconnect,
         error=metrics.record_source_error,
@@ -168,13 +181,12 @@ def _run(args: argparse.Namespace) -> int:
         except (PseudonymKeyError, ValueError) as exc:
             raise UsageError(f"--mqtt-publish: {exc}") from None
         log.info("publishing flags and tagged posts to %s", sinks[0].target)
-    log.info("ruleset '%s' (%s), %d sources: %s", tagger.ruleset.name, tagger.ruleset.hash,
+    log.info("ruleset '%s' (%s), %d sources: %s", ruleset.name, ruleset.hash,
              len(sources), ", ".join(settings.sources))
     runtime = LocalRuntime(
         sources,
-        Processor(tagger, dedup_window=settings.dedup_window,
-                  moderator=Moderator(tagger.ruleset.moderation,
-                                      tagger.ruleset.campaign.trusted_domains)),
+        Processor(rules, dedup_window=settings.dedup_window,
+                  moderator=Moderator(ruleset.moderation, ruleset.campaign.trusted_domains)),
         metrics,
         archive,
         sinks=sinks,
@@ -183,9 +195,8 @@ def _run(args: argparse.Namespace) -> int:
         exit_when_done=settings.exit_when_done,
         progress=Progress(settings.progress),
         cursors=cursors,
-        reload_rules=lambda: Tagger(compile_ruleset(load_ruleset(
-            settings.rules or default_rules_path()))),
-        tagger_process=TaggerProcess(tagger.ruleset) if settings.tagger_process else None,
+        reload_rules=lambda: load_ruleset(settings.rules or default_rules_path()),
+        tagger_process=start_tagger_process(ruleset) if settings.tagger_process else None,
     )
     tune_gc_for_streams()
     try:

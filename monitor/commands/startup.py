@@ -3,23 +3,21 @@ same way, with the same messages when it fails: the ruleset and the metrics serv
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.cli import UsageError
+from monitor.runtime.tagger_process import TaggerGone, TaggerProcess
 from monitor.sinks.metrics import Metrics
-from monitor.tagging import (
-    Ruleset,
-    RulesetError,
-    Tagger,
-    compile_ruleset,
-    default_rules_path,
-    load_ruleset,
-)
+from monitor.tagging import Ruleset, RulesetError, default_rules_path, load_ruleset
 
-__all__ = ["build_tagger", "load_rules", "serve_metrics"]
+if TYPE_CHECKING:
+    from monitor.tagging import Tagger
+
+__all__ = ["build_tagger", "load_rules", "serve_metrics", "start_tagger_process"]
 
 log = logging.getLogger("monitor.metrics")
 
@@ -40,11 +38,26 @@ def load_rules(path: Path | None) -> Ruleset:
 def build_tagger(path: Path | None) -> Tagger:
     """A tagger on the ruleset at ``path``; a pattern that does not compile is a usage
     error too."""
+    from monitor.tagging import Tagger, compile_ruleset
+
     ruleset = load_rules(path)
     try:
         return Tagger(compile_ruleset(ruleset))
     except RulesetError as exc:
         raise _problems(exc) from None
+
+
+def start_tagger_process(ruleset: Ruleset) -> TaggerProcess:
+    """A tagging process that has compiled ``ruleset``: rules it cannot compile are the
+    same usage error as :func:`build_tagger`'s, and this process never compiles them."""
+    child = TaggerProcess(ruleset)
+    try:
+        asyncio.run(child.start())
+    except RulesetError as exc:
+        raise _problems(exc) from None
+    except TaggerGone as exc:
+        raise UsageError(f"--tagger-process: {exc}") from None
+    return child
 
 
 def serve_metrics(metrics: Metrics, addr: str) -> Any:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from monitor.model import Post, Tags
 from monitor.processor import BatchResult, Processor, tag_isolated
@@ -33,8 +34,11 @@ from monitor.sinks.base import Sink
 from monitor.sinks.metrics import Metrics
 from monitor.sources.base import Source, platform_label
 from monitor.sources.cursor import CursorStore, MemoryCursorStore
-from monitor.tagging import Tagger
 from monitor.tagging.refresh import IDLE_STEP_SECONDS
+from monitor.tagging.ruleset import Ruleset
+
+if TYPE_CHECKING:
+    from monitor.tagging import Tagger
 
 __all__ = ["LocalRuntime", "RunStats"]
 
@@ -88,7 +92,7 @@ class LocalRuntime:
         exit_when_done: bool = False,
         progress: Progress | None = None,
         cursors: CursorStore | None = None,
-        reload_rules: Callable[[], Tagger] | None = None,
+        reload_rules: Callable[[], Ruleset] | None = None,
         tagger_process: TaggerProcess | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -101,7 +105,7 @@ class LocalRuntime:
         self.exit_when_done = exit_when_done
         self.progress = progress
         self.cursors = cursors if cursors is not None else MemoryCursorStore()
-        #: builds a new Tagger from the rules folder; SIGHUP calls it (None: no reload)
+        #: loads the rules folder again; SIGHUP calls it (None: no reload)
         self.reload_rules = reload_rules
         #: tags in a second process when given (started by run(), stopped at its end)
         self.tagger_process = tagger_process
@@ -303,6 +307,8 @@ class LocalRuntime:
                 log.error("tagging in this process until a new tagging process is up: %s",
                           exc, exc_info=not isinstance(exc, TaggerGone))
                 self._tagger_restart = asyncio.create_task(self._restart_tagger())
+        # compiled here the first time a child is missed (on the loop, ~2 s, once: a
+        # thread could finish compiling rules a reload has just replaced)
         tagger = self.processor.tagger
         return tag_isolated(tagger, items, ids), tagger.ruleset.name, tagger.ruleset.hash
 
@@ -395,26 +401,43 @@ class LocalRuntime:
     async def reload(self) -> bool:
         """Load and compile the rules off the event loop, then swap them in atomically.
 
-        A ruleset with problems is refused whole: the running rules stay, the
-        problems are logged and ``social_rules_reloads_total{result="failed"}``
-        counts it. Batches already being tagged finish with the old rules.
+        With a tagging process the child compiles them (this process keeps
+        only the ruleset). A ruleset with problems is refused whole: the
+        running rules stay, the problems are logged and
+        ``social_rules_reloads_total{result="failed"}`` counts it. Batches
+        already being tagged finish with the old rules.
         """
         if self.reload_rules is None:
             return False
-        loop = asyncio.get_running_loop()
         try:
-            tagger = await loop.run_in_executor(None, self.reload_rules)
+            rules = await self._load_and_compile(self.reload_rules)
         except Exception as exc:
             self.metrics.rules_reloads.labels("failed").inc()
             log.error("rules reload refused, the running rules stay: %s", exc)
             return False
-        self.processor.swap_tagger(tagger)
-        if self.tagger_process is not None:
-            await self.tagger_process.use(tagger.ruleset)
-        self.metrics.set_ruleset(tagger.ruleset)
+        self.processor.swap_rules(rules)
+        ruleset = self.processor.ruleset
+        self.metrics.set_ruleset(ruleset)
         self.metrics.rules_reloads.labels("ok").inc()
-        log.info("rules reloaded: ruleset '%s' (%s)", tagger.ruleset.name, tagger.ruleset.hash)
+        log.info("rules reloaded: ruleset '%s' (%s)", ruleset.name, ruleset.hash)
         return True
+
+    async def _load_and_compile(self, load: Callable[[], Ruleset]) -> Tagger | Ruleset:
+        """The reloaded rules, compiled where they will be used; raises if they cannot be."""
+        loop = asyncio.get_running_loop()
+        ruleset = await loop.run_in_executor(None, load)
+        if self.tagger_process is not None:
+            try:
+                await self.tagger_process.use(ruleset)
+                return ruleset
+            except TaggerGone:  # this process tags until the next child, which gets them
+                pass
+        from monitor.tagging import Tagger, compile_ruleset
+
+        tagger = await loop.run_in_executor(None, lambda: Tagger(compile_ruleset(ruleset)))
+        if self.tagger_process is not None:
+            self.tagger_process.ruleset = ruleset
+        return tagger
 
     async def _tick(self) -> None:
         ticks = 0

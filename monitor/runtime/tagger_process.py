@@ -8,6 +8,9 @@ finishes the one before (:class:`monitor.runtime.local.LocalRuntime`).
 
 A child that dies or stops answering costs no post: the caller gets
 :class:`TaggerGone`, tags that batch itself and starts another child.
+Rules that do not compile are the child's answer, not its death: the start
+or the reload raises :class:`RulesetError` with the child's problems, so the
+caller need not compile them itself to find out.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 from monitor.memory import peak_rss_mib, tune_gc_for_streams
 from monitor.model import Tags
-from monitor.tagging import Ruleset
+from monitor.tagging.ruleset import Ruleset, RulesetError
 
 __all__ = ["TaggedBatch", "TaggerGone", "TaggerProcess"]
 
@@ -62,7 +65,11 @@ def _serve(conn: Connection, ruleset: Ruleset, refresh_every: int) -> None:
     from monitor.tagging import Tagger, compile_ruleset
     from monitor.tagging.refresh import FORCED_STEP_SECONDS, IDLE_STEP_SECONDS, Refresh
 
-    tagger = Tagger(compile_ruleset(ruleset))
+    try:
+        tagger = Tagger(compile_ruleset(ruleset))
+    except RulesetError as exc:
+        conn.send(("refused", exc.problems))
+        return
     refresh = Refresh(refresh_every)
     tune_gc_for_streams()
     conn.send(("ready", tagger.ruleset.hash))
@@ -78,10 +85,11 @@ def _serve(conn: Connection, ruleset: Ruleset, refresh_every: int) -> None:
         if kind == "rules":
             try:
                 tagger = Tagger(compile_ruleset(payload))
-                refresh.cancel()
-            except Exception:  # the parent compiled the same ruleset: not expected
-                log.exception("the tagging process could not compile the new rules; "
-                              "it keeps the old ones")
+            except RulesetError as exc:  # the old rules stay
+                conn.send(("refused", exc.problems))
+                continue
+            refresh.cancel()
+            conn.send(("ready", tagger.ruleset.hash))
             continue
         ids, items = payload
         if refresh.pending:
@@ -135,11 +143,15 @@ class TaggerProcess:
             process.kill()
             raise TaggerGone(f"the tagging process did not start within {START_TIMEOUT:.0f} s")
         try:
-            parent.recv()
+            kind, answer = parent.recv()
         except (EOFError, OSError):
             process.join(5)
             raise TaggerGone(f"the tagging process exited at start (code {process.exitcode})") \
                 from None
+        if kind == "refused":
+            process.join(5)
+            parent.close()
+            raise RulesetError(answer)
         self._conn, self._process = parent, process
         log.info("tagging in process %d", process.pid)
 
@@ -165,16 +177,29 @@ class TaggerProcess:
         return TaggedBatch(tags, name, digest)
 
     async def use(self, ruleset: Ruleset) -> None:
-        """Tag every batch sent after this one with ``ruleset`` (a reload)."""
-        self.ruleset = ruleset  # a restarted child starts with it too
+        """Tag every batch sent after this one with ``ruleset`` (a reload), once the child
+        has compiled it. Raises :class:`RulesetError` if it does not compile (the child
+        keeps the old rules) and :class:`TaggerGone` if there is no child to ask (whoever
+        compiles ``ruleset`` then sets :attr:`ruleset` for the next child)."""
         await asyncio.get_running_loop().run_in_executor(self._io, self._send_rules, ruleset)
+        self.ruleset = ruleset  # a restarted child starts with it too
 
     def _send_rules(self, ruleset: Ruleset) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.send(("rules", ruleset))
-            except (EOFError, OSError):
+        conn = self._conn
+        if conn is None:
+            raise TaggerGone("the tagging process is not running")
+        try:
+            conn.send(("rules", ruleset))
+            if not conn.poll(ANSWER_TIMEOUT):
                 self._forget()
+                raise TaggerGone(f"the tagging process did not compile the rules within "
+                                 f"{ANSWER_TIMEOUT:.0f} s; it was killed")
+            kind, answer = conn.recv()
+        except (EOFError, OSError) as exc:
+            self._forget()
+            raise TaggerGone(f"the tagging process is gone ({exc.__class__.__name__})") from None
+        if kind == "refused":
+            raise RulesetError(answer)
 
     async def restart(self) -> None:
         """A new child in place of one that died."""

@@ -39,12 +39,13 @@ word boundaries without a segmenter and are not counted.
 from __future__ import annotations
 
 import heapq
-import importlib
+import importlib.util
 import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import itemgetter
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -141,13 +142,21 @@ def campaign_words(ruleset: Ruleset) -> frozenset[str]:
 
 
 def spacy_stop_words(code: str) -> frozenset[str]:
-    """spaCy's STOP_WORDS for a language code (no model needed); empty when spaCy has none."""
+    """spaCy's STOP_WORDS for a language code (no model needed); empty when spaCy has none.
+
+    Its file is run alone, not imported as ``spacy.lang.CODE.stop_words``: that
+    would import all of spaCy (~77 MiB) into a process that may never tag."""
     if not _LANG_CODE.fullmatch(code):
         return frozenset()
-    try:
-        module = importlib.import_module(f"spacy.lang.{code}.stop_words")
-    except ImportError:
+    package = importlib.util.find_spec("spacy")  # found, not imported
+    if package is None or not package.submodule_search_locations:
         return frozenset()
+    path = Path(package.submodule_search_locations[0]) / "lang" / code / "stop_words.py"
+    spec = importlib.util.spec_from_file_location(f"_spacy_stop_words_{code}", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        return frozenset()
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return frozenset(w.lower() for w in getattr(module, "STOP_WORDS", ()))
 
 

@@ -1,7 +1,7 @@
 """When to swap in a fresh tagger, and building it a step at a time between batches.
 
 spaCy's vocabulary keeps every word it has seen, so a stream's tagger is
-replaced by a fresh copy every ``every`` posts (:meth:`Tagger.fresh`).
+replaced by a fresh copy every ``every`` posts (:meth:`Tagger.fresh_steps`).
 Built in one go, that copy stalled the stream ~0.45 s (keep4o: ~0.4 s of
 blank pipelines and phrase matchers, then ~0.06 s returning the old one's
 memory): every post waiting meanwhile was late, every 50,000 posts. Here
@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from monitor.memory import release_free_memory
-from monitor.tagging.compiler import Steps
-from monitor.tagging.tagger import Tagger
+
+if TYPE_CHECKING:  # not at run time: whoever has a tagger to count has imported spaCy
+    from monitor.tagging.compiler import Steps
+    from monitor.tagging.tagger import Tagger
 
 __all__ = ["FORCED_STEP_SECONDS", "IDLE_STEP_SECONDS", "Refresh"]
 

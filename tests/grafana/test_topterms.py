@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import random
 import time
@@ -82,6 +83,13 @@ def test_stop_words_campaign_words_and_contraction_stubs_are_removed(ruleset: Ru
 def test_unknown_language_codes_have_no_stop_list() -> None:
     assert spacy_stop_words("qq") == frozenset()
     assert spacy_stop_words("../os") == frozenset()
+
+
+@pytest.mark.parametrize("code", ["en", "es", "pt", "de", "ja", "zh"])
+def test_stop_lists_read_from_spacys_files_are_spacys_own(code: str) -> None:
+    # read without importing spaCy (the event loop's process need not carry it)
+    module = importlib.import_module(f"spacy.lang.{code}.stop_words")
+    assert spacy_stop_words(code) == {w.lower() for w in module.STOP_WORDS}
 
 
 def test_the_extra_stop_list_is_configurable(ruleset: Ruleset) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 from monitor import __version__
 from monitor.model import Post
 from monitor.processor import Processor, RecentIds
-from monitor.tagging import Tagger
+from monitor.tagging import Tagger, load_ruleset
+
+DEMO_RULES = Path(__file__).parents[1] / "tagging" / "rulesets" / "demo"
 
 # -- RecentIds -------------------------------------------------------------------
 
@@ -149,8 +152,32 @@ def test_reloaded_rules_cancel_a_refresh_of_the_old_ones(
     assert processor.refresh.pending
 
     reloaded = Tagger(tagger.compiled)
-    processor.swap_tagger(reloaded)
+    processor.swap_rules(reloaded)
     processor.refresh_step(1.0)
 
     assert not processor.refresh.pending
     assert processor.tagger is reloaded
+
+
+def test_given_a_ruleset_it_compiles_only_when_it_first_tags(
+        tagger: Tagger, make_posts: Callable[..., list[Post]]) -> None:
+    lazy = Processor(tagger.ruleset)
+    posts = make_posts(20)
+    assert not lazy.compiled  # what a runtime with a tagging process keeps
+
+    got = lazy.process(posts)
+
+    assert lazy.compiled and lazy.tagger.ruleset is tagger.ruleset
+    want = Processor(tagger).process(posts)
+    assert [(t.tags, t.ruleset_hash) for t in got.tagged] == \
+        [(t.tags, t.ruleset_hash) for t in want.tagged]
+
+
+def test_rules_swapped_in_as_a_ruleset_are_compiled_when_needed(tagger: Tagger) -> None:
+    processor = Processor(tagger)
+    demo = load_ruleset(DEMO_RULES)
+
+    processor.swap_rules(demo)
+
+    assert processor.ruleset is demo and not processor.compiled
+    assert processor.tagger.ruleset is demo

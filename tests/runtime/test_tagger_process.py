@@ -24,12 +24,13 @@ from monitor.runtime.local import LocalRuntime
 from monitor.runtime.tagger_process import TaggerProcess
 from monitor.sinks.metrics import Metrics
 from monitor.sources.base import Rejected
-from monitor.tagging import Tagger, load_tagger
+from monitor.tagging import RulesetError, Tagger, load_ruleset, load_tagger
 from tests.support.monitor_process import MonitorProcess, run_command
 from tests.support.sinks import Collecting
 
 SAMPLE = Path(__file__).parents[2] / "samples" / "stream.jsonl"
 DEMO_RULES = Path(__file__).parents[1] / "tagging" / "rulesets" / "demo"
+BAD_RULES = Path(__file__).parents[1] / "tagging" / "rulesets" / "bad_patterns"
 
 
 def sample_posts(count: int) -> list[Post]:
@@ -60,13 +61,15 @@ def outcome(kept: Collecting) -> list[tuple[str, bytes]]:
 
 
 async def run(tagger: Tagger, posts: list[Post], tagger_process: TaggerProcess | None,
-              then: object = None) -> tuple[Collecting, int]:
+              then: object = None) -> tuple[Collecting, int, Processor]:
+    """As ``monitor run`` wires it: with a tagging process, this one gets the ruleset only."""
     sink = Collecting()
-    runtime = LocalRuntime([Listed(posts, then)], Processor(tagger), Metrics(tagger.ruleset),
+    processor = Processor(tagger if tagger_process is None else tagger.ruleset)
+    runtime = LocalRuntime([Listed(posts, then)], processor, Metrics(tagger.ruleset),
                            None, sinks=[sink], batch_size=64, exit_when_done=True,
                            tagger_process=tagger_process)
     stats = await asyncio.wait_for(runtime.run(), timeout=120)
-    return sink, stats.failed
+    return sink, stats.failed, processor
 
 
 @pytest.fixture(scope="module")
@@ -76,18 +79,19 @@ def posts() -> list[Post]:
 
 async def test_the_second_process_tags_every_post_as_this_one_does(
         tagger: Tagger, posts: list[Post]) -> None:
-    here, _ = await run(tagger, posts, None)
-    there, failed = await run(tagger, posts, TaggerProcess(tagger.ruleset))
+    here, _, _ = await run(tagger, posts, None)
+    there, failed, processor = await run(tagger, posts, TaggerProcess(tagger.ruleset))
 
     assert failed == 0
     assert len(there.posts) == len({p.id for p in posts})  # the sample repeats a few
     assert outcome(there) == outcome(here)
+    assert not processor.compiled  # this process never needed the compiled rules
 
 
 async def test_the_tagging_process_refreshes_its_tagger_and_tags_the_same(
         tagger: Tagger, posts: list[Post]) -> None:
-    here, _ = await run(tagger, posts, None)
-    there, failed = await run(tagger, posts, TaggerProcess(tagger.ruleset, refresh_every=100))
+    here, _, _ = await run(tagger, posts, None)
+    there, failed, _ = await run(tagger, posts, TaggerProcess(tagger.ruleset, refresh_every=100))
 
     assert failed == 0
     assert outcome(there) == outcome(here)  # across a dozen refreshes
@@ -107,13 +111,14 @@ async def test_a_killed_tagging_process_costs_no_post(
             os.kill(tagger_process.pid, signal.SIGKILL)
 
     caplog.set_level(logging.INFO, logger="monitor")
-    here, _ = await run(tagger, posts, None)
-    there, failed = await run(tagger, posts, tagger_process, then=kill_once_underway)
+    here, _, _ = await run(tagger, posts, None)
+    there, failed, processor = await run(tagger, posts, tagger_process, then=kill_once_underway)
 
     assert killed
     assert failed == 0
     assert outcome(there) == outcome(here)  # every post once, in order, tagged the same
     assert "tagging in this process until a new tagging process is up" in caplog.text
+    assert processor.compiled  # compiled here when the child was missed
     assert caplog.text.count("tagging in process") == 2  # and a new one was started
 
 
@@ -135,6 +140,27 @@ async def test_new_rules_reach_the_tagging_process(tagger: Tagger) -> None:
     assert 60 < tagger_process.peak_rss_mib < 1024
 
 
+async def test_rules_the_child_cannot_compile_are_its_answer_not_its_death(
+        tagger: Tagger) -> None:
+    bad = load_ruleset(BAD_RULES)  # loads; its patterns do not compile
+    with pytest.raises(RulesetError) as refused:
+        await TaggerProcess(bad).start()
+    assert "rules.yaml:14: rule 'grief.lookbehind'" in str(refused.value)
+
+    tagger_process = TaggerProcess(tagger.ruleset)
+    await tagger_process.start()
+    try:
+        with pytest.raises(RulesetError, match="rules.yaml:18: rule 'grief.backref'"):
+            await tagger_process.use(bad)
+        items = [("Claim your airdrop today", "en", ())]
+        answer = await tagger_process.tag(["a"], items)
+    finally:
+        await tagger_process.close()
+
+    assert tagger_process.ruleset is tagger.ruleset  # a restarted child gets the old rules too
+    assert (answer.ruleset_hash, answer.tags) == (tagger.ruleset.hash, tagger.tag_batch(items))
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -153,6 +179,11 @@ async def test_the_tagging_process_ends_with_a_killed_monitor(tmp_path: Path) ->
         line = next(x for x in monitor.lines if "tagging in process" in x)
         child = int(line.rsplit(" ", 1)[1])
         assert _alive(child)
+        # the monitor's own process maps no spaCy: only its tagging process compiles
+        libraries = {line.split("/site-packages/", 1)[1].split("/", 1)[0] for line in
+                     Path(f"/proc/{monitor.proc.pid}/maps").read_text().splitlines()
+                     if line.endswith(".so") and "/site-packages/" in line}
+        assert "spacy" not in libraries and "numpy" in libraries, sorted(libraries)
         await monitor.stop(signal.SIGKILL)
         deadline = time.monotonic() + 10
         while _alive(child) and time.monotonic() < deadline:
