@@ -176,7 +176,7 @@ async def test_with_a_tagging_process_only_the_child_compiles_a_reload(
 
 async def test_a_reload_while_the_tagging_process_is_down_is_compiled_here(
         rules_copy: Path) -> None:
-    run, metrics, _ = runtime_with_tagger_process(rules_copy)
+    run, _, _ = runtime_with_tagger_process(rules_copy)
     child = run.tagger_process
     assert child is not None
     await child.start()

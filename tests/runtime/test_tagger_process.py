@@ -150,7 +150,7 @@ async def test_rules_the_child_cannot_compile_are_its_answer_not_its_death(
     tagger_process = TaggerProcess(tagger.ruleset)
     await tagger_process.start()
     try:
-        with pytest.raises(RulesetError, match="rules.yaml:18: rule 'grief.backref'"):
+        with pytest.raises(RulesetError, match=r"rules\.yaml:18: rule 'grief\.backref'"):
             await tagger_process.use(bad)
         items = [("Claim your airdrop today", "en", ())]
         answer = await tagger_process.tag(["a"], items)
