@@ -18,10 +18,12 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from monitor.moderation.window import expire_until
 
 __all__ = ["EMPTY", "SIGNATURE_LENGTH", "NearDuplicateIndex", "dedup_words", "minhash",
            "minhash_batch"]
@@ -111,7 +113,9 @@ def minhash_batch(word_sets: list[set[str]]) -> np.ndarray:
 class _Cluster:
     signature: np.ndarray
     keys: tuple[bytes, ...]
-    times: deque[float]
+    #: post times, arrival order (a list: an empty deque alone is ~760 bytes, and most
+    #: entries are one-off texts holding one time)
+    times: list[float]
     #: author -> last time seen in this cluster, oldest first (expire with the window)
     authors: OrderedDict[str, float] = field(default_factory=OrderedDict)
 
@@ -194,7 +198,9 @@ class NearDuplicateIndex:
         if cid is None:
             cid = self._next_id
             self._next_id += 1
-            self._singletons[cid] = _Cluster(signature, keys, deque(maxlen=self.max_cluster_events))
+            # a copy: the caller's row is a view that would keep its whole batch's
+            # matrix (256 x 24 hashes, 48 KiB) alive as long as this entry lives
+            self._singletons[cid] = _Cluster(signature.copy(), keys, [])
             for key in keys:
                 self._bands.setdefault(key, []).append(cid)
             while len(self._singletons) > self.max_singletons:
@@ -208,9 +214,11 @@ class NearDuplicateIndex:
         cluster = self._get(cid)
         assert cluster is not None
         horizon = now - self.window
-        while cluster.times and cluster.times[0] <= horizon:
-            cluster.times.popleft()
-        cluster.times.append(now)
+        times = cluster.times
+        expire_until(times, horizon)
+        if len(times) >= self.max_cluster_events:
+            del times[0]
+        times.append(now)
         if author is not None:
             cluster.authors[author] = now
             cluster.authors.move_to_end(author)

@@ -9,10 +9,20 @@ like the live stream did.
 from __future__ import annotations
 
 import sys
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import Protocol
 
-__all__ = ["MemoryWindow", "WindowStore"]
+__all__ = ["MemoryWindow", "WindowStore", "expire_until"]
+
+
+def expire_until(times: list[float], horizon: float) -> None:
+    """Drop the leading times at or before ``horizon`` (those in arrival order: a late
+    post's earlier time stays until the ones before it go, as with a deque's popleft)."""
+    if times and times[0] <= horizon:
+        gone = 1
+        while gone < len(times) and times[gone] <= horizon:
+            gone += 1
+        del times[:gone]
 
 
 class WindowStore(Protocol):
@@ -32,11 +42,13 @@ class WindowStore(Protocol):
 
 
 class MemoryWindow:
-    """Per-key deques of event times; least recently used keys evicted past ``max_keys``.
+    """Per-key lists of event times; least recently used keys evicted past ``max_keys``.
 
     A key never holds more than ``max_events`` times (a count saturates
     there: detectors only ask whether a threshold was passed), so memory is
-    at most ``max_keys * max_events`` floats plus the keys.
+    at most ``max_keys * max_events`` floats plus the keys. Lists, not
+    deques: an empty deque is a 64-slot block (~760 bytes), a list of one
+    time ~90, and most keys (authors, domains) hold one or two times.
     """
 
     def __init__(self, window_seconds: float, *, max_keys: int = 50_000,
@@ -46,22 +58,22 @@ class MemoryWindow:
         self.window = float(window_seconds)
         self.max_keys = max_keys
         self.max_events = max_events
-        self._events: OrderedDict[str, deque[float]] = OrderedDict()
+        self._events: OrderedDict[str, list[float]] = OrderedDict()
 
-    def _expire(self, times: deque[float], now: float) -> None:
-        horizon = now - self.window
-        while times and times[0] <= horizon:
-            times.popleft()
+    def _expire(self, times: list[float], now: float) -> None:
+        expire_until(times, now - self.window)
 
     def add(self, key: str, now: float) -> int:
         times = self._events.get(key)
         if times is None:
-            times = self._events[key] = deque(maxlen=self.max_events)
+            times = self._events[key] = []
             if len(self._events) > self.max_keys:
                 self._events.popitem(last=False)
         else:
             self._events.move_to_end(key)
-        self._expire(times, now)
+            self._expire(times, now)
+            if len(times) >= self.max_events:
+                del times[0]
         times.append(now)
         return len(times)
 

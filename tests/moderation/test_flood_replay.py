@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from bisect import bisect_right
-from collections import Counter, OrderedDict, defaultdict, deque
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +54,9 @@ BATCH = 256  # the CLI's default batch size
 
 def _window_bytes(keys: int, key_chars: int, max_events: int) -> int:
     """MemoryWindow.memory_bytes() with ``keys`` keys, each holding ``max_events`` times."""
-    full = deque([0.0] * max_events, maxlen=max_events)
+    full: list[float] = []
+    for _ in range(max_events):  # grown as the window grows it (lists over-allocate)
+        full.append(0.0)
     per_key = getsizeof("k" * key_chars) + getsizeof(full) + 24 * max_events
     return getsizeof(OrderedDict.fromkeys(range(keys))) + keys * per_key
 
@@ -64,9 +66,9 @@ def _neardup_bytes(entries: int, events: int) -> int:
     ``events`` posts (and as many authors) between them."""
     per_entry = (200 + 24 * 8 + 6 * (33 + 33)  # the accounting's base, signature, band keys
                  + 6 * (80 + 8)  # its id in 6 band lists
-                 + getsizeof(deque(maxlen=1_000)) + getsizeof(OrderedDict({"a": None})))
+                 + getsizeof([]) + getsizeof(OrderedDict({"a": None})))
     slot = (getsizeof(OrderedDict.fromkeys(range(1_024))) - getsizeof(OrderedDict())) / 1_024
-    per_event = 24 + 60 + slot + 16  # a time, an author, the author's slot, deque growth
+    per_event = 24 + 60 + slot + 16  # a time, an author, the author's slot, list growth
     containers = (2 * getsizeof(OrderedDict.fromkeys(range(entries)))
                   + getsizeof(dict.fromkeys(range(6 * entries))))
     return int(containers + entries * per_entry + events * per_event)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import re
+import weakref
 
 import numpy as np
 import pytest
@@ -262,3 +264,14 @@ def test_min_jaccard_outside_zero_one_is_refused() -> None:
     for bad in (0, -0.1, 1.5):
         with pytest.raises(ValueError, match="min_jaccard"):
             NearDuplicateIndex(600, min_jaccard=bad)
+
+
+def test_an_entry_keeps_its_own_signature_not_its_batchs_matrix() -> None:
+    index = NearDuplicateIndex()
+    texts = [unique_text(i) for i in range(256)]
+    batch = minhash_batch(index.word_sets(texts))
+    index.observe("", "author", 0.0, batch[0])  # a row: a view into the batch
+    held = weakref.ref(batch)
+    del batch
+    gc.collect()
+    assert held() is None  # 256 rows of 24 hashes (48 KiB) freed with the batch

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict, deque
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.moderation.window import MemoryWindow
 
@@ -85,3 +89,53 @@ def test_memory_grows_with_keys_then_stays_bounded_by_max_keys_and_max_events() 
     assert len(window) == 500
     assert highest <= saturated * 1.05, (highest, saturated)
     assert window.memory_bytes() <= saturated * 1.05
+
+
+class DequeWindow:
+    """The reference: MemoryWindow as it was, a deque of times per key."""
+
+    def __init__(self, window_seconds: float, max_keys: int, max_events: int) -> None:
+        self.window, self.max_keys, self.max_events = window_seconds, max_keys, max_events
+        self.events: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def add(self, key: str, now: float) -> int:
+        times = self.events.get(key)
+        if times is None:
+            times = self.events[key] = deque(maxlen=self.max_events)
+            if len(self.events) > self.max_keys:
+                self.events.popitem(last=False)
+        else:
+            self.events.move_to_end(key)
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        times.append(now)
+        return len(times)
+
+    def count(self, key: str, now: float) -> int:
+        times = self.events.get(key, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return len(times)
+
+
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from("abcd"), st.floats(0, 200)),
+                max_size=200),
+       st.integers(1, 3), st.integers(1, 4))
+def test_counts_as_a_deque_of_times_would_with_times_in_any_order(
+        steps: list[tuple[bool, str, float]], max_keys: int, max_events: int) -> None:
+    window = MemoryWindow(30, max_keys=max_keys, max_events=max_events)
+    reference = DequeWindow(30, max_keys, max_events)
+    for add, key, now in steps:  # event times out of order too: late posts
+        if add:
+            assert window.add(key, now) == reference.add(key, now)
+        else:
+            assert window.count(key, now) == reference.count(key, now)
+    assert len(window) == len(reference.events)
+
+
+def test_a_key_with_one_event_costs_about_a_hundred_bytes() -> None:
+    window = MemoryWindow(60, max_keys=10_000, max_events=11)
+    for i in range(10_000):
+        window.add(f"{i:016x}", i / 1000)
+    per_key = window.memory_bytes() / len(window)
+    assert per_key < 250, per_key  # a deque per key: ~850
