@@ -35,8 +35,9 @@ class Settings:
     batch_wait: float = 0.05
     queue_size: int = 10_000
     dedup_window: int = 100_000
-    #: tag in a second process (a second core): more posts per second, ~+200 MB
-    tagger_process: bool = False
+    #: tag in a second process: True, False, or None ("auto": when two or more CPUs are
+    #: usable; monitor/runtime/tagger_process.py, wanted())
+    tagger_process: bool | None = None
     # metrics
     metrics_addr: str = "127.0.0.1:9464"
     # archive
@@ -91,6 +92,10 @@ def _relative_replay(config: Path, uri: str) -> str:
 
 
 def _check_type(path: Path, where: str, name: str, value: Any, default: Any) -> Any:
+    if name == "tagger_process":
+        if value == "auto" or isinstance(value, bool):
+            return None if value == "auto" else value
+        raise ConfigError(f'{path}: {where} = {value!r}; use true, false or "auto"')
     expected = type(default) if default is not None else str
     if name == "sources":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

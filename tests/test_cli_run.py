@@ -61,7 +61,8 @@ def test_a_bad_source_is_a_usage_error(capsys: pytest.CaptureFixture[str], uri: 
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("where", [(), ("--tagger-process",)], ids=["here", "tagger-process"])
+@pytest.mark.parametrize("where", [("--no-tagger-process",), ("--tagger-process",)],
+                         ids=["here", "tagger-process"])
 def test_rules_that_do_not_compile_are_a_usage_error_with_file_and_line(
         capsys: pytest.CaptureFixture[str], where: tuple[str, ...]) -> None:
     # with --tagger-process the child compiles them: its problems are the message

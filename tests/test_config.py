@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from monitor.cli import UsageError, build_parser
 from monitor.commands.run import settings_from_args
 from monitor.config import ConfigError, Settings, load_settings
+from monitor.runtime.tagger_process import wanted
 from monitor.sources import open_source
 
 README = Path(__file__).parents[1] / "README.md"
@@ -197,3 +200,42 @@ def test_the_cli_turns_a_config_mistake_into_a_usage_error(tmp_path: Path) -> No
     path = write(tmp_path, "[processor]\nbatchsize = 8\n")
     with pytest.raises(UsageError, match=rf"^{path}: unknown key \[processor\] batchsize"):
         run_settings("--config", str(path))
+
+
+@pytest.mark.parametrize(("line", "flags", "expected"), [
+    ("", (), None),  # auto
+    ('tagger_process = "auto"', (), None),
+    ("tagger_process = false", (), False),
+    ("tagger_process = true", ("--no-tagger-process",), False),
+    ("tagger_process = false", ("--tagger-process",), True),
+])
+def test_the_tagging_process_is_auto_unless_the_file_or_a_flag_says(
+        tmp_path: Path, line: str, flags: tuple[str, ...], expected: bool | None) -> None:
+    path = write(tmp_path, f"[processor]\n{line}\n")
+    assert run_settings("--config", str(path), *flags).tagger_process is expected
+
+
+def test_a_tagging_process_setting_must_be_true_false_or_auto(tmp_path: Path) -> None:
+    path = write(tmp_path, '[processor]\ntagger_process = "yes"\n')
+    with pytest.raises(ConfigError, match=r"\[processor\] tagger_process = 'yes'; use true, "
+                                          r'false or "auto"'):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(("setting", "cpus", "expected"), [
+    (None, 1, False), (None, 2, True), (None, 8, True),  # auto: a second core to use
+    (True, 1, True), (False, 8, False),  # as set
+])
+def test_auto_tags_in_a_second_process_with_two_usable_cpus(
+        setting: bool | None, cpus: int, expected: bool) -> None:
+    assert wanted(setting, cpus) is expected
+
+
+def test_a_process_pinned_to_one_cpu_tags_in_itself() -> None:
+    # what 'taskset -c 0 monitor run' or a one-CPU container gets
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from monitor.runtime.tagger_process import usable_cpus, wanted; "
+            "print(usable_cpus(), wanted(None))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.split()
+    assert out == ["1", "False"]

@@ -10,6 +10,7 @@ import orjson
 
 from monitor.bench.report import PACED_RATE, run_bench
 from monitor.cli import UsageError
+from monitor.runtime.tagger_process import wanted
 
 __all__ = ["register"]
 
@@ -25,9 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="synthetic posts to generate (default 100000; ignored with --file)")
     p.add_argument("--file", type=Path, help="a JSONL file of posts to use instead")
     p.add_argument("--rules", type=Path, help="ruleset folder (default: the shipped keep4o)")
-    p.add_argument("--tagger-process", action="store_true",
-                   help="the pipeline tags in a second process, as 'monitor run "
-                        "--tagger-process' does (its CPU time and memory are counted)")
+    p.add_argument("--tagger-process", action=argparse.BooleanOptionalAction, default=None,
+                   help="the pipeline tags in a second process (its CPU time and memory "
+                        "counted), or not; default: as 'monitor run' would here (when two "
+                        "or more CPUs are usable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_bench)
 
@@ -38,10 +40,11 @@ def _bench(args: argparse.Namespace) -> int:
     if args.file is not None and not args.file.is_file():
         raise UsageError(f"--file {args.file}: no such file; pass a JSONL file of posts")
     quiet = args.json
+    tagger_process = wanted(args.tagger_process)
     report = run_bench(args.posts, args.file, args.rules,
                        progress=(lambda _: None) if quiet else
                        (lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True)),
-                       tagger_process=args.tagger_process)
+                       tagger_process=tagger_process)
     if report.posts == 0:
         raise UsageError(f"--file {args.file}: it holds no posts")
     if args.json:
@@ -50,12 +53,13 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"posts                 {report.posts:,}")
     print(f"floor                 {report.floor_posts_per_s:,.0f} posts/CPU-s "
           "(orjson + blank spaCy tokenizer)")
+    where = "tagging in a second process" if tagger_process else "one process"
     print(f"pipeline              {report.pipeline_posts_per_s:,.0f} posts/CPU-s "
           f"({report.pipeline_wall_posts_per_s:,.0f}/s wall; replay -> processor -> metrics "
-          "-> archive)")
+          f"-> archive; {where})")
     print(f"ratio                 {report.ratio:.3f}  (target >= 0.5)")
     print(f"latency at {PACED_RATE:,}/s   p50 {report.p50_ms:.1f} ms, p99 {report.p99_ms:.1f} ms "
           f"over {report.paced_posts:,} posts  (target p99 < 250 ms)")
-    both = " (both processes)" if args.tagger_process else ""
+    both = " (both processes)" if tagger_process else ""
     print(f"peak RSS (pipeline)   {report.peak_rss_mb:.0f} MiB{both}  (target < 400 MB)")
     return 0
