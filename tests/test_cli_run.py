@@ -7,9 +7,14 @@ the shell. Full runs with signals and a live /metrics are in tests/e2e/.
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import multiprocessing.resource_tracker
+import multiprocessing.spawn
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -136,6 +141,37 @@ def test_the_exit_code_reaches_the_shell(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         f"monitor run: replay:{tmp_path}/nope.jsonl: no such file {tmp_path}/nope.jsonl")
+
+
+@pytest.fixture
+def no_python_to_spawn() -> Iterator[None]:
+    """Child processes spawn ``/bin/false``: a tagging process exits at once (code 1)."""
+    multiprocessing.resource_tracker.ensure_running()  # its own helper keeps real Python
+    spawn = multiprocessing.get_context("spawn")
+    python = multiprocessing.spawn.get_executable()
+    spawn.set_executable("/bin/false")
+    yield
+    spawn.set_executable(python)
+
+
+def test_a_tagging_process_asked_for_that_cannot_start_is_a_usage_error(
+        capsys: pytest.CaptureFixture[str], no_python_to_spawn: None) -> None:
+    err = usage_error(capsys, "--source", f"replay:{POSTS}", "--exit-when-done",
+                      "--tagger-process")
+    assert "--tagger-process: the tagging process exited at start (code 1); " \
+        "--no-tagger-process tags in this process" in err
+
+
+def test_without_a_tagging_process_by_default_this_one_tags(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, no_python_to_spawn: None) -> None:
+    caplog.set_level(logging.INFO, logger="monitor")
+    archive = tmp_path / "archive"
+    assert run("--source", f"replay:{POSTS}?speed=max", "--exit-when-done",
+               "--archive-dir", str(archive), "--key-file", str(tmp_path / "pseudonym.key")) == 0
+
+    assert "the tagging process exited at start (code 1): tagging in this process" \
+        in caplog.text
+    assert sum(1 for _ in iter_day(archive / "2025-08-13")) > 0
 
 
 # -- runs that work ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from monitor.cli import UsageError
 from monitor.commands.startup import (
     build_tagger,
+    compile_rules,
     load_rules,
     serve_metrics,
     start_tagger_process,
@@ -189,6 +190,11 @@ def _run(args: argparse.Namespace) -> int:
         log.info("publishing flags and tagged posts to %s", sinks[0].target)
     log.info("ruleset '%s' (%s), %d sources: %s", ruleset.name, ruleset.hash,
              len(sources), ", ".join(settings.sources))
+    child = None
+    if tagger_process:
+        child = start_tagger_process(ruleset, required=settings.tagger_process is True)
+        if child is None:  # auto, and no child could start
+            rules = compile_rules(ruleset)
     runtime = LocalRuntime(
         sources,
         Processor(rules, dedup_window=settings.dedup_window,
@@ -202,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=Progress(settings.progress),
         cursors=cursors,
         reload_rules=lambda: load_ruleset(settings.rules or default_rules_path()),
-        tagger_process=start_tagger_process(ruleset) if tagger_process else None,
+        tagger_process=child,
     )
     tune_gc_for_streams()
     try:

@@ -17,7 +17,8 @@ from monitor.tagging import Ruleset, RulesetError, default_rules_path, load_rule
 if TYPE_CHECKING:
     from monitor.tagging import Tagger
 
-__all__ = ["build_tagger", "load_rules", "serve_metrics", "start_tagger_process"]
+__all__ = ["build_tagger", "compile_rules", "load_rules", "serve_metrics",
+           "start_tagger_process"]
 
 log = logging.getLogger("monitor.metrics")
 
@@ -38,25 +39,37 @@ def load_rules(path: Path | None) -> Ruleset:
 def build_tagger(path: Path | None) -> Tagger:
     """A tagger on the ruleset at ``path``; a pattern that does not compile is a usage
     error too."""
+    return compile_rules(load_rules(path))
+
+
+def compile_rules(ruleset: Ruleset) -> Tagger:
+    """``ruleset`` compiled in this process; a pattern that does not compile is a usage
+    error."""
     from monitor.tagging import Tagger, compile_ruleset
 
-    ruleset = load_rules(path)
     try:
         return Tagger(compile_ruleset(ruleset))
     except RulesetError as exc:
         raise _problems(exc) from None
 
 
-def start_tagger_process(ruleset: Ruleset) -> TaggerProcess:
+def start_tagger_process(ruleset: Ruleset, *, required: bool) -> TaggerProcess | None:
     """A tagging process that has compiled ``ruleset``: rules it cannot compile are the
-    same usage error as :func:`build_tagger`'s, and this process never compiles them."""
+    same usage error as :func:`build_tagger`'s, and this process never compiles them.
+
+    A child that cannot start is a usage error if it was asked for (``required``);
+    otherwise (the "auto" default) this process tags: None."""
     child = TaggerProcess(ruleset)
     try:
         asyncio.run(child.start())
     except RulesetError as exc:
         raise _problems(exc) from None
     except TaggerGone as exc:
-        raise UsageError(f"--tagger-process: {exc}") from None
+        if required:
+            raise UsageError(f"--tagger-process: {exc}; --no-tagger-process tags in this "
+                             "process") from None
+        logging.getLogger("monitor.run").warning("%s: tagging in this process", exc)
+        return None
     return child
 
 

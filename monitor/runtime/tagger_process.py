@@ -154,8 +154,13 @@ class TaggerProcess:
         parent, child = context.Pipe()
         process = context.Process(target=_serve, args=(child, self.ruleset, self.refresh_every),
                                   name="monitor-tagger", daemon=True)
-        process.start()
-        child.close()
+        try:
+            process.start()
+        except OSError as exc:  # no interpreter to spawn, no memory, no pids left
+            parent.close()
+            raise TaggerGone(f"the tagging process could not be started: {exc}") from None
+        finally:
+            child.close()
         if not parent.poll(START_TIMEOUT):
             process.kill()
             raise TaggerGone(f"the tagging process did not start within {START_TIMEOUT:.0f} s")
