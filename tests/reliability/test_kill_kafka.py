@@ -74,8 +74,8 @@ SEED = int(os.environ.get("RELIABILITY_SEED", "9"))
 KILLS = {"worker": 4, "rebalance": 5, "archiver": 5, "commit": 6, "collector": 3}
 POSTS = 5_000
 #: the input's posts are 120 s of event time apart: 5,000 last about 150 s at this pace,
-#: which must outlast the kills (a collector restarts in ~1 s since `monitor collect`
-#: imports only its own command's libraries; at 5500x the input ran out first)
+#: which must outlast the kills (at 5500x, ~110 s, it ran out first twice once `monitor
+#: collect` started ~1 s sooner, importing only its own command's libraries)
 SPEED = "4000x"
 #: of both consumer groups: a killed member's partitions move after this many seconds
 SESSION = 3.0
