@@ -183,20 +183,25 @@ class TaggerProcess:
             self._io, self._round_trip, list(ids), list(items))
 
     def _round_trip(self, ids: list[str], items: list[Item]) -> TaggedBatch:
+        tags, name, digest = self._ask(("tag", (ids, items)), "answer")
+        return TaggedBatch(tags, name, digest)
+
+    def _ask(self, request: tuple[str, Any], doing: str) -> Any:
+        """Send one request and wait for its answer; a child that is gone, or takes more
+        than ANSWER_TIMEOUT to ``doing``, is let go and :class:`TaggerGone` raised."""
         conn = self._conn
         if conn is None:
             raise TaggerGone("the tagging process is not running")
         try:
-            conn.send(("tag", (ids, items)))
+            conn.send(request)
             if not conn.poll(ANSWER_TIMEOUT):
                 self._forget()
-                raise TaggerGone(f"the tagging process did not answer within "
+                raise TaggerGone(f"the tagging process did not {doing} within "
                                  f"{ANSWER_TIMEOUT:.0f} s; it was killed")
-            tags, name, digest = conn.recv()
+            return conn.recv()
         except (EOFError, OSError) as exc:
             self._forget()
             raise TaggerGone(f"the tagging process is gone ({exc.__class__.__name__})") from None
-        return TaggedBatch(tags, name, digest)
 
     async def use(self, ruleset: Ruleset) -> None:
         """Tag every batch sent after this one with ``ruleset`` (a reload), once the child
@@ -207,19 +212,7 @@ class TaggerProcess:
         self.ruleset = ruleset  # a restarted child starts with it too
 
     def _send_rules(self, ruleset: Ruleset) -> None:
-        conn = self._conn
-        if conn is None:
-            raise TaggerGone("the tagging process is not running")
-        try:
-            conn.send(("rules", ruleset))
-            if not conn.poll(ANSWER_TIMEOUT):
-                self._forget()
-                raise TaggerGone(f"the tagging process did not compile the rules within "
-                                 f"{ANSWER_TIMEOUT:.0f} s; it was killed")
-            kind, answer = conn.recv()
-        except (EOFError, OSError) as exc:
-            self._forget()
-            raise TaggerGone(f"the tagging process is gone ({exc.__class__.__name__})") from None
+        kind, answer = self._ask(("rules", ruleset), "compile the rules")
         if kind == "refused":
             raise RulesetError(answer)
 
