@@ -11,6 +11,12 @@ Memory is bounded twice: one-off texts wait in a "singletons" queue (the
 oldest evicted first), clusters with at least two posts in a protected LRU
 of their own, so a stream of unique posts cannot push a live flood out.
 Everything also expires with the window.
+
+Work is bounded too. Common words can hold all of a band's minima ("i",
+"to" and "#keep" did on a stream with a large vocabulary, gathering 600
+unrelated texts in one bucket), so a post may meet hundreds of candidates:
+signatures live in one matrix, the candidates are compared in one NumPy
+call, and a band's bucket keeps only its newest ``BUCKET_SIZE`` entries.
 """
 
 from __future__ import annotations
@@ -19,14 +25,14 @@ import hashlib
 import re
 import sys
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from monitor.moderation.window import expire_until
 
-__all__ = ["EMPTY", "SIGNATURE_LENGTH", "NearDuplicateIndex", "dedup_words", "minhash",
-           "minhash_batch"]
+__all__ = ["BUCKET_SIZE", "EMPTY", "SIGNATURE_LENGTH", "NearDuplicateIndex", "dedup_words",
+           "minhash", "minhash_batch"]
 
 _LINK = re.compile(r"https?://\S+|www\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|app|ai|co|xyz|"
                    r"me|ly|gg|link|site|shop|online|info)(?:/\S*)?", re.IGNORECASE)
@@ -109,15 +115,29 @@ def minhash_batch(word_sets: list[set[str]]) -> np.ndarray:
     return out
 
 
+#: Entries a band's bucket keeps, newest last. An entry pushed out is still found
+#: through its other bands, and a cluster that gets a post moves back to the end.
+BUCKET_SIZE = 1024
+#: Fewer candidates than this are compared one by one (a NumPy call's fixed cost).
+_VECTOR_FROM = 8
+
+
 @dataclass(slots=True)
 class _Cluster:
-    signature: np.ndarray
-    keys: tuple[bytes, ...]
-    #: post times, arrival order (a list: an empty deque alone is ~760 bytes, and most
-    #: entries are one-off texts holding one time)
+    """One text seen once (a singleton) or a cluster of near-duplicates.
+
+    Its id is its row in the index's signature matrix. Most entries are
+    one-off texts, so what only a cluster needs is made when it gets its
+    second post: the authors' table (an ``OrderedDict`` is ~350 bytes) and
+    its band keys (a singleton computes them from its row when dropped)."""
+
+    #: post times, arrival order (a list: an empty deque alone is ~760 bytes)
     times: list[float]
+    #: the first post's author, until the second post makes ``authors``
+    author: str | None
     #: author -> last time seen in this cluster, oldest first (expire with the window)
-    authors: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    authors: OrderedDict[str, float] | None = None
+    keys: tuple[int, ...] = ()
 
 
 class NearDuplicateIndex:
@@ -136,43 +156,105 @@ class NearDuplicateIndex:
         self.min_words = min_words
         self._clusters: OrderedDict[int, _Cluster] = OrderedDict()
         self._singletons: OrderedDict[int, _Cluster] = OrderedDict()
-        self._bands: dict[bytes, list[int]] = {}
+        #: band key -> the entry holding it, or its newest entries (a list of 2 or more;
+        #: a bare id for the common single occupant saves a list per key)
+        self._bands: dict[int, int | list[int]] = {}
+        #: row i: the signature of entry i; a free row holds EMPTY, which matches nothing
+        self._signatures = np.full((min(1_024, max_singletons + max_clusters + 1), _HASHES),
+                                   EMPTY, dtype=np.uint64)
+        self._free: list[int] = []
         self._next_id = 0
 
     @staticmethod
-    def _keys(signature: np.ndarray) -> tuple[bytes, ...]:
+    def _keys(signature: np.ndarray) -> tuple[int, ...]:
+        """One key per band: a hash of the band's number and its values.
+
+        Process-local (``hash`` is salted per process), which is all an index
+        needs: two bands that collide only add a candidate for the Jaccard check."""
         raw = signature.tobytes()
         step = len(raw) // _BANDS
-        return tuple(bytes([i]) + raw[i * step:(i + 1) * step] for i in range(_BANDS))
+        return tuple(hash((i, raw[i * step:(i + 1) * step])) for i in range(_BANDS))
 
-    def _get(self, cid: int) -> _Cluster | None:
-        return self._clusters.get(cid) or self._singletons.get(cid)
+    def _find(self, signature: np.ndarray, keys: tuple[int, ...]) -> int | None:
+        """The best-matching entry; a tie goes to the one met last in band order
+        (in a bucket, the most recently active last).
 
-    def _find(self, signature: np.ndarray, keys: tuple[bytes, ...]) -> int | None:
-        """The best-matching cluster; a tie goes to the one met last in band order.
-
-        A near-duplicate shares most bands with its cluster: each cluster is
-        compared once, however many bands it is met in."""
-        best, best_j = None, self.min_jaccard
-        known: dict[int, float] = {}
+        A near-duplicate shares most bands with its cluster, so an entry can be
+        met in several buckets; it is compared once either way."""
+        bands = self._bands
+        met: list[int] = []
         for key in keys:
-            for cid in self._bands.get(key, ()):
+            ids = bands.get(key)
+            if ids is not None:
+                if isinstance(ids, int):
+                    met.append(ids)
+                else:
+                    met.extend(ids)
+        if not met:
+            return None
+        if len(met) < _VECTOR_FROM:
+            best, best_j = None, self.min_jaccard
+            known: dict[int, float] = {}
+            rows = self._signatures
+            for cid in met:
                 jaccard = known.get(cid)
                 if jaccard is None:
-                    cluster = self._get(cid)
-                    jaccard = known[cid] = -1.0 if cluster is None else float(
-                        np.count_nonzero(cluster.signature == signature)) / _HASHES
+                    jaccard = known[cid] = float(
+                        np.count_nonzero(rows[cid] == signature)) / _HASHES
                 if jaccard >= best_j:
                     best, best_j = cid, jaccard
-        return best
+            return best
+        same = np.count_nonzero(self._signatures[met] == signature, axis=1)
+        most = int(same.max())
+        if most / _HASHES < self.min_jaccard:
+            return None
+        return met[len(met) - 1 - int(np.argmax(same[::-1] == most))]
+
+    def _file(self, cid: int, keys: tuple[int, ...]) -> None:
+        """Put ``cid`` last in each of its bands' buckets (moved there if it was in)."""
+        bands = self._bands
+        for key in keys:
+            ids = bands.get(key)
+            if ids is None:
+                bands[key] = cid
+            elif isinstance(ids, int):
+                if ids != cid:
+                    bands[key] = [ids, cid]
+            elif ids[-1] != cid:
+                if cid in ids:
+                    ids.remove(cid)
+                ids.append(cid)
+                if len(ids) > BUCKET_SIZE:
+                    del ids[0]
 
     def _drop(self, cid: int, cluster: _Cluster) -> None:
-        for key in cluster.keys:
-            ids = self._bands.get(key)
-            if ids is not None:
-                ids[:] = [c for c in ids if c != cid]
-                if not ids:
-                    del self._bands[key]
+        bands = self._bands
+        for key in cluster.keys or self._keys(self._signatures[cid]):
+            ids = bands.get(key)
+            if ids is None:
+                continue
+            if isinstance(ids, int):
+                if ids == cid:
+                    del bands[key]
+            elif cid in ids:
+                ids.remove(cid)
+                if len(ids) == 1:
+                    bands[key] = ids[0]
+        self._signatures[cid] = EMPTY
+        self._free.append(cid)
+
+    def _new_id(self) -> int:
+        if self._free:
+            return self._free.pop()
+        cid = self._next_id
+        self._next_id += 1
+        rows = self._signatures
+        if cid == len(rows):  # never more than max_singletons + max_clusters + 1 in use
+            size = max(cid + 1, min(2 * len(rows), self.max_singletons + self.max_clusters + 1))
+            grown = np.full((size, _HASHES), EMPTY, dtype=np.uint64)
+            grown[:len(rows)] = rows
+            self._signatures = grown
+        return cid
 
     def word_sets(self, texts: list[str]) -> list[set[str]]:
         """Normalized word sets; too-short texts give an empty set (never clustered)."""
@@ -196,39 +278,46 @@ class NearDuplicateIndex:
         keys = self._keys(signature)
         cid = self._find(signature, keys)
         if cid is None:
-            cid = self._next_id
-            self._next_id += 1
-            # a copy: the caller's row is a view that would keep its whole batch's
-            # matrix (256 x 24 hashes, 48 KiB) alive as long as this entry lives
-            self._singletons[cid] = _Cluster(signature.copy(), keys, [])
-            for key in keys:
-                self._bands.setdefault(key, []).append(cid)
+            cid = self._new_id()
+            self._signatures[cid] = signature  # a copy, not a view pinning the caller's batch
+            self._singletons[cid] = _Cluster([now], author)
+            self._file(cid, keys)
             while len(self._singletons) > self.max_singletons:
                 self._drop(*self._singletons.popitem(last=False))
-        elif cid in self._singletons:  # a second post: promote to the protected clusters
-            self._clusters[cid] = self._singletons.pop(cid)
+            self._expire(self._singletons, now - self.window)
+            self._expire(self._clusters, now - self.window)
+            return 1, 1
+        cluster = self._singletons.pop(cid, None)
+        if cluster is not None:  # a second post: promote to the protected clusters
+            self._clusters[cid] = cluster
+            cluster.keys = self._keys(self._signatures[cid])
+            cluster.authors = OrderedDict()
+            if cluster.author is not None:
+                cluster.authors[cluster.author] = cluster.times[0]
+                cluster.author = None
             while len(self._clusters) > self.max_clusters:
                 self._drop(*self._clusters.popitem(last=False))
         else:
+            cluster = self._clusters[cid]
             self._clusters.move_to_end(cid)
-        cluster = self._get(cid)
-        assert cluster is not None
+        self._file(cid, cluster.keys)  # a live cluster stays among its buckets' newest
         horizon = now - self.window
         times = cluster.times
         expire_until(times, horizon)
         if len(times) >= self.max_cluster_events:
             del times[0]
         times.append(now)
-        if author is not None:
-            cluster.authors[author] = now
-            cluster.authors.move_to_end(author)
         authors = cluster.authors
+        assert authors is not None
+        if author is not None:
+            authors[author] = now
+            authors.move_to_end(author)
         while authors and (len(authors) > self.max_cluster_events
                            or next(iter(authors.values())) <= horizon):
             authors.popitem(last=False)
         self._expire(self._singletons, horizon)
         self._expire(self._clusters, horizon)
-        return len(cluster.times), max(1, len(cluster.authors))
+        return len(times), max(1, len(authors))
 
     def _expire(self, queue: OrderedDict[int, _Cluster], horizon: float) -> None:
         """Drop clusters whose last post left the window (oldest first; cheap when none)."""
@@ -245,10 +334,13 @@ class NearDuplicateIndex:
     def memory_bytes(self) -> int:
         """Estimated bytes held: signatures, band index, times and authors."""
         total = sys.getsizeof(self._clusters) + sys.getsizeof(self._singletons)
-        total += sys.getsizeof(self._bands) + sum(80 + 8 * len(v) for v in self._bands.values())
+        total += self._signatures.nbytes + sys.getsizeof(self._free)
+        total += sys.getsizeof(self._bands) + 32 * len(self._bands) + sum(
+            sys.getsizeof(v) for v in self._bands.values() if isinstance(v, list))
         for queue in (self._clusters, self._singletons):
             for cluster in queue.values():
-                total += 200 + cluster.signature.nbytes + sum(len(k) + 33 for k in cluster.keys)
+                total += 100 + 32 * len(cluster.keys)
                 total += sys.getsizeof(cluster.times) + 24 * len(cluster.times)
-                total += sys.getsizeof(cluster.authors) + 60 * len(cluster.authors)
+                if cluster.authors is not None:
+                    total += sys.getsizeof(cluster.authors) + 60 * len(cluster.authors)
         return total

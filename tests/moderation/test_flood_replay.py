@@ -64,14 +64,15 @@ def _window_bytes(keys: int, key_chars: int, max_events: int) -> int:
 def _neardup_bytes(entries: int, events: int) -> int:
     """NearDuplicateIndex.memory_bytes() with ``entries`` clusters or one-off texts holding
     ``events`` posts (and as many authors) between them."""
-    per_entry = (200 + 24 * 8 + 6 * (33 + 33)  # the accounting's base, signature, band keys
-                 + 6 * (80 + 8)  # its id in 6 band lists
+    per_entry = (100 + 6 * 32  # the accounting's base, a cluster's band keys
+                 + 6 * (32 + 28)  # its 6 band keys in the index, its id in a bucket list
                  + getsizeof([]) + getsizeof(OrderedDict({"a": None})))
+    rows = max(1_024, 2 * entries) * 24 * 8  # the signature matrix grows by doubling
     slot = (getsizeof(OrderedDict.fromkeys(range(1_024))) - getsizeof(OrderedDict())) / 1_024
     per_event = 24 + 60 + slot + 16  # a time, an author, the author's slot, list growth
     containers = (2 * getsizeof(OrderedDict.fromkeys(range(entries)))
-                  + getsizeof(dict.fromkeys(range(6 * entries))))
-    return int(containers + entries * per_entry + events * per_event)
+                  + 2 * getsizeof(dict.fromkeys(range(6 * entries))))  # churned: resized x2
+    return int(rows + containers + entries * per_entry + events * per_event)
 
 
 def memory_bound(config: ModerationConfig, *, posts: int, authors: int, domains: int) -> dict[str, int]:

@@ -187,9 +187,11 @@ def test_one_off_texts_are_bounded_by_max_singletons() -> None:
                                                   strict=True)):
             assert index.observe(text, f"u{start + i}", (start + i) * 0.001, signature) == (1, 1)
         assert len(index) <= 2_000
-        if start + 1_000 == 2_000:
-            full = index.memory_bytes()  # the queue just reached its cap
-        elif start >= 2_000:
+        if start + 1_000 == 4_000:
+            # the queue reached its cap at 2,000 and has been replaced once since: the band
+            # index's dict, with as many keys but churned, has resized to its steady size
+            full = index.memory_bytes()
+        elif start >= 4_000:
             assert index.memory_bytes() <= full * 1.2, (start, index.memory_bytes(), full)
     assert len(index) == 2_000
 
@@ -275,3 +277,83 @@ def test_an_entry_keeps_its_own_signature_not_its_batchs_matrix() -> None:
     del batch
     gc.collect()
     assert held() is None  # 256 rows of 24 hashes (48 KiB) freed with the batch
+
+
+# -- crowded bands: common words can hold all of a band's minima ---------------------------
+
+def _signature(rng: np.random.Generator, like: np.ndarray | None = None,
+               same: range | list[int] = range(0)) -> np.ndarray:
+    """A random signature that equals ``like`` at the positions in ``same``."""
+    signature = rng.integers(0, 2**63, size=24, dtype=np.uint64)
+    if like is not None:
+        signature[list(same)] = like[list(same)]
+    return signature
+
+
+def _band(band: int) -> range:
+    return range(band * 4, band * 4 + 4)
+
+
+def test_a_band_keeps_its_newest_entries_and_an_entry_pushed_out_is_found_through_the_others(
+) -> None:
+    """3,000 texts share one band with the original (as texts made of the same common
+    words do) and nothing else: the bucket stops at BUCKET_SIZE, the original is still
+    found through its five other bands."""
+    rng = np.random.default_rng(3)
+    index = NearDuplicateIndex(600)
+    original = _signature(rng)
+    index.observe("", "author", 0.0, original)
+    for i in range(3_000):
+        assert index.observe("", f"u{i}", 1.0, _signature(rng, original, _band(0))) == (1, 1)
+    assert max(len(ids) for ids in index._bands.values() if isinstance(ids, list)) \
+        == neardup.BUCKET_SIZE
+    variant = original.copy()
+    variant[21:] += np.uint64(1)  # 21 of 24 values the same, band 5 differs
+    assert index.observe("", "another", 2.0, variant) == (2, 2)
+
+
+def test_a_live_cluster_stays_in_its_crowded_bands() -> None:
+    """Every one of the cluster's bands gets 900 newer entries between two of its posts,
+    4,500 in all: each post moves the cluster back to the end of its buckets."""
+    rng = np.random.default_rng(5)
+    index = NearDuplicateIndex(600)
+    flood = _signature(rng)
+    index.observe("", "bot-0", 0.0, flood)
+    counts = [index.observe("", "bot-1", 0.5, flood)[0]]
+    for round_ in range(1, 6):
+        for i in range(900):
+            for band in range(6):
+                index.observe("", f"u{i}", round_, _signature(rng, flood, _band(band)))
+        counts.append(index.observe("", f"bot-{round_ + 1}", round_ + 0.5, flood)[0])
+    assert counts == [2, 3, 4, 5, 6, 7]
+
+
+def test_a_one_off_text_pushed_out_of_all_its_bands_is_not_found() -> None:
+    """The price of the bound on work: BUCKET_SIZE newer entries in each of its six bands
+    and a text seen once is forgotten, as if max_singletons newer texts had come."""
+    rng = np.random.default_rng(7)
+    index = NearDuplicateIndex(600)
+    text = _signature(rng)
+    index.observe("", "a", 0.0, text)
+    for i in range(neardup.BUCKET_SIZE):
+        for band in range(6):
+            index.observe("", f"u{i}", 1.0, _signature(rng, text, _band(band)))
+    assert index.observe("", "b", 2.0, text) == (1, 1)
+
+
+def test_among_many_candidates_the_most_similar_entry_wins() -> None:
+    """Twelve entries share band 0 with the post (compared in one NumPy call): the one
+    with 16 equal values wins over one with 15 (a cluster already) and ten below 0.6."""
+    rng = np.random.default_rng(9)
+    index = NearDuplicateIndex(600)
+    post = _signature(rng)
+    for k in range(5):
+        index.observe("", f"weak-{k}", 0.0, _signature(rng, post, range(4 + k)))
+    second = _signature(rng, post, [*range(4), *range(9, 20)])  # 11 in common with best
+    index.observe("", "second-1", 0.1, second)
+    index.observe("", "second-2", 0.2, second)
+    index.observe("", "best", 0.3, _signature(rng, post, range(16)))
+    for k in range(5, 10):
+        index.observe("", f"weak-{k}", 0.4, _signature(rng, post, range(4 + k)))
+    assert index.observe("", "post", 1.0, post) == (2, 2)  # joined "best", not "second"
+    assert index.observe("", "second-3", 1.1, second) == (3, 3)
