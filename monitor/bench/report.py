@@ -66,13 +66,13 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 
 def run_bench(posts: int | None = None, file: Path | None = None,
               rules: Path | None = None, progress: Callable[[str], None] = lambda _: None,
-              tagger_process: bool = False) -> BenchReport:
+              tagger_process: bool = False, vocabulary: str = "campaign") -> BenchReport:
     """Generate ``posts`` synthetic posts (or read ``file``) and measure every phase."""
     with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
         if file is None:
             file = Path(tmp) / "posts.jsonl"
-            progress(f"writing {posts:,} synthetic posts to {file}")
-            write_jsonl(str(file), posts or 0)
+            progress(f"writing {posts:,} synthetic posts ({vocabulary} vocabulary) to {file}")
+            write_jsonl(str(file), posts or 0, vocabulary=vocabulary)
         progress("floor: orjson + blank spaCy tokenizer")
         floor_posts, floor_cpu = _in_child(floor_rate, file)
         progress("pipeline: replay at max speed -> processor -> metrics -> archive")

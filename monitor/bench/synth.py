@@ -3,6 +3,13 @@
 Posts are composed from fragments (openers, bodies, closers, hashtags,
 links, mentions) in several languages, so exact repeats are rare, lengths
 vary around ~300-400 bytes of JSON, and the tagger has real work to do.
+
+Those posts speak the campaign's few hundred words. A firehose has a long
+tail (names, typos, hashtags, links, new authors) that grows spaCy's
+vocabulary and the moderation windows and fills the near-duplicate index
+with texts sharing common words: ``vocabulary="open"`` draws words from a
+Zipf-like law over 400,000 made-up words and the commonest real ones, from
+2,000,000 authors, with links to 200,000 domains.
 """
 
 from __future__ import annotations
@@ -11,9 +18,13 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import orjson
 
-__all__ = ["synthetic_posts", "write_jsonl"]
+__all__ = ["VOCABULARIES", "open_vocabulary_posts", "synthetic_posts", "write_jsonl"]
+
+#: what ``write_jsonl(vocabulary=...)`` and ``monitor bench --vocabulary`` accept
+VOCABULARIES = ("campaign", "open")
 
 _OPENERS = [
     "Honestly,", "Day {n} without 4o.", "Still can't believe it:", "Reminder:", "PSA:",
@@ -108,11 +119,53 @@ def synthetic_posts(count: int, *, seed: int = 4, start: datetime | None = None,
         yield _post(rng, i, when)
 
 
-def write_jsonl(path: str, count: int, *, seed: int = 4) -> int:
+_COMMON = ["the", "a", "to", "and", "i", "you", "it", "is", "4o", "keep4o", "model", "openai",
+           "gpt", "miss", "we", "this", "not", "for", "my", "of"]
+_SYLLABLES = ["ka", "to", "mi", "ra", "ne", "lo", "su", "vi", "de", "po", "an", "el", "ri", "us",
+              "om", "be", "ta", "qu", "is", "or"]
+_OPEN_WORDS = 400_000
+
+
+def open_vocabulary_posts(count: int, *, seed: int = 4, start: datetime | None = None,
+                          per_second: float = 50.0) -> Iterator[dict[str, object]]:
+    """``count`` posts of 8-50 words with a firehose's long tail (see the module docstring)."""
+    rng = random.Random(seed)
+    words = ["".join(rng.choice(_SYLLABLES) for _ in range(2 + i % 4)) + (
+        str(i % 97) if i % 5 == 0 else "") for i in range(_OPEN_WORDS)]
+    ranks = np.random.default_rng(seed)
+    when = start or datetime(2026, 2, 13, tzinfo=UTC)
+    for i in range(count):
+        when += timedelta(seconds=rng.expovariate(per_second))
+        drawn = np.minimum(ranks.zipf(1.2, size=rng.randint(8, 50)), _OPEN_WORDS) - 1
+        text = [_COMMON[r] if r < len(_COMMON) and rng.random() < 0.5 else words[r]
+                for r in drawn.tolist()]
+        if rng.random() < 0.3:
+            text.append(f"https://site{rng.randint(1, 200_000)}.example/p/{i}")
+        if rng.random() < 0.5:
+            text.append(f"#tag{rng.randint(1, 50_000)}")
+        if rng.random() < 0.3:
+            text.append("#keep4o")
+        source = rng.choice(_SOURCES)
+        post: dict[str, object] = {
+            "id": f"{source}:open-{i}", "source": source,
+            "author": f"user{rng.randint(1, 2_000_000)}", "text": " ".join(text),
+            "created_at": when.isoformat().replace("+00:00", "Z"),
+            "url": f"https://example.invalid/{source}/{i}",
+        }
+        if rng.random() < 0.5:
+            post["lang"] = "en"
+        yield post
+
+
+def write_jsonl(path: str, count: int, *, seed: int = 4, vocabulary: str = "campaign") -> int:
     """Write ``count`` synthetic posts as a replay file; returns the bytes written."""
+    if vocabulary not in VOCABULARIES:
+        raise ValueError(f"vocabulary {vocabulary!r}: one of {', '.join(VOCABULARIES)}")
+    posts = (synthetic_posts if vocabulary == "campaign" else open_vocabulary_posts)(
+        count, seed=seed)
     written = 0
     with open(path, "wb") as fh:
-        for post in synthetic_posts(count, seed=seed):
+        for post in posts:
             line = orjson.dumps(post) + b"\n"
             fh.write(line)
             written += len(line)

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 
 from monitor.bench.report import PACED_RATE, run_bench
+from monitor.bench.synth import VOCABULARIES
 from monitor.cli import UsageError
 from monitor.runtime.tagger_process import wanted
 
@@ -24,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "and the pipeline's peak RSS.")
     p.add_argument("--posts", type=int, default=100_000,
                    help="synthetic posts to generate (default 100000; ignored with --file)")
+    p.add_argument("--vocabulary", choices=VOCABULARIES, default="campaign",
+                   help="the synthetic posts' words: the campaign's phrasing (default) or an "
+                        "open stream's long tail (400,000 words, 2,000,000 authors, 200,000 "
+                        "linked domains)")
     p.add_argument("--file", type=Path, help="a JSONL file of posts to use instead")
     p.add_argument("--rules", type=Path, help="ruleset folder (default: the shipped keep4o)")
     p.add_argument("--tagger-process", action=argparse.BooleanOptionalAction, default=None,
@@ -44,7 +49,7 @@ def _bench(args: argparse.Namespace) -> int:
     report = run_bench(args.posts, args.file, args.rules,
                        progress=(lambda _: None) if quiet else
                        (lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True)),
-                       tagger_process=tagger_process)
+                       tagger_process=tagger_process, vocabulary=args.vocabulary)
     if report.posts == 0:
         raise UsageError(f"--file {args.file}: it holds no posts")
     if args.json:

@@ -49,3 +49,16 @@ def test_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "nope.jsonl: no such file" in done.stderr
     assert done.stdout == ""
+
+
+def test_the_open_vocabulary_runs_the_same_phases() -> None:
+    done = bench("--posts", "300", "--vocabulary", "open", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["posts"] == 300 and report["pipeline_posts_per_s"] > 0
+
+
+def test_an_unknown_vocabulary_is_a_usage_error() -> None:
+    done = bench("--posts", "300", "--vocabulary", "tiny")
+    assert done.returncode == 2
+    assert "invalid choice: 'tiny'" in done.stderr
