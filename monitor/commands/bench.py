@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--vocabulary", choices=VOCABULARIES, default="campaign",
                    help="the synthetic posts' words: the campaign's phrasing (default) or an "
                         "open stream's long tail (400,000 words, 2,000,000 authors, 200,000 "
-                        "linked domains)")
+                        "linked domains; ignored with --file)")
     p.add_argument("--file", type=Path, help="a JSONL file of posts to use instead")
     p.add_argument("--rules", type=Path, help="ruleset folder (default: the shipped keep4o)")
     p.add_argument("--tagger-process", action=argparse.BooleanOptionalAction, default=None,
