@@ -7,6 +7,13 @@ blank pipelines and phrase matchers, then ~0.06 s returning the old one's
 memory): every post waiting meanwhile was late, every 50,000 posts. Here
 it is built in steps of a few milliseconds, while the caller is idle or a
 short budget per batch, and swapped in whole once done.
+
+Posts are not the only clock: a lexeme costs ~450 bytes (with the
+tokenizer's cache), and a stream of random tokens (spam does this) brings
+tens a post, ~430 MiB per 25,000 posts at 40. So a refresh is also due once
+the vocabulary has grown by ``max_new_words``, and at twice that the build
+finishes at once: a stall of ~0.5 s, instead of tens of thousands of posts
+more at 2 ms a batch while the vocabulary goes on growing.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ if TYPE_CHECKING:  # not at run time: whoever has a tagger to count has imported
     from monitor.tagging.compiler import Steps
     from monitor.tagging.tagger import Tagger
 
-__all__ = ["FORCED_STEP_SECONDS", "IDLE_STEP_SECONDS", "Refresh"]
+__all__ = ["FORCED_STEP_SECONDS", "IDLE_STEP_SECONDS", "MAX_NEW_WORDS", "Refresh"]
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +37,28 @@ log = logging.getLogger(__name__)
 FORCED_STEP_SECONDS = 0.002
 #: build time taken at once while the caller has nothing else to do
 IDLE_STEP_SECONDS = 0.005
+#: new lexemes that make a refresh due before ``every`` posts (~45 MiB); the campaign's
+#: posts bring ~0.6 a post, 30,000 in 50,000 posts
+MAX_NEW_WORDS = 100_000
 
 
 class Refresh:
-    """Counts tagged posts and builds the next fresh tagger when they reach ``every``.
+    """Counts tagged posts and builds the next fresh tagger when they reach ``every``
+    or its vocabulary has grown by ``max_new_words``.
 
     The caller calls :meth:`counted` after each batch and :meth:`step` when
     it can spare time; :meth:`step` returns the fresh tagger once, to be
     used from the next batch on. ``every=0`` never refreshes.
     """
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, max_new_words: int = MAX_NEW_WORDS) -> None:
         self.every = every
+        self.max_new_words = max_new_words
         self._since = 0
+        #: the current tagger's vocabulary size when first counted
+        self._base: int | None = None
+        #: grown past twice max_new_words: the next step finishes the build
+        self._urgent = False
         self._build: Steps[Tagger] | None = None
         self._started = 0.0
         self._built_in = 0.0
@@ -58,16 +74,22 @@ class Refresh:
         """``posts`` more were tagged by ``tagger``; start building its fresh copy when due."""
         if not self.every:
             return
+        size = tagger.vocabulary_size()
+        if self._base is None:
+            self._base = size
+        grown = size - self._base
         self._since += posts
-        if self._since >= self.every and self._build is None:
+        if self._build is None and (self._since >= self.every or grown >= self.max_new_words):
             self._since = 0
             self._build = tagger.fresh_steps()
             self._started, self._built_in = time.perf_counter(), 0.0
+        self._urgent = self._build is not None and grown >= 2 * self.max_new_words
 
     def cancel(self) -> None:
         """Forget a build in progress (the rules were reloaded: it would be of the old ones)."""
         self._build = None
         self._since = 0
+        self._base, self._urgent = None, False
 
     def step(self, budget: float) -> Tagger | None:
         """Build for about ``budget`` seconds (at least one step); the fresh tagger once done.
@@ -79,6 +101,8 @@ class Refresh:
             return None
         if self._build is None:
             return None
+        if self._urgent:
+            budget = float("inf")
         start = time.perf_counter()
         try:
             while True:
@@ -89,10 +113,13 @@ class Refresh:
         except StopIteration as done:
             self._built_in += time.perf_counter() - start
             self._build, self._release = None, True
-            log.info("tagger refreshed (bounds spaCy's vocabulary): built in %.2f s over %.1f s",
-                     self._built_in, time.perf_counter() - self._started)
+            log.info("tagger refreshed (bounds spaCy's vocabulary): built in %.2f s over %.1f s%s",
+                     self._built_in, time.perf_counter() - self._started,
+                     ", at once: the vocabulary grew past twice max_new_words"
+                     if self._urgent else "")
+            self._base, self._urgent = None, False
             return done.value  # type: ignore[no-any-return]
         except Exception:  # the same rules compiled before: only a changed spaCy could fail
-            self._build = None
+            self._build, self._urgent = None, False
             log.exception("refreshing the tagger failed; the current one goes on")
             return None

@@ -160,6 +160,10 @@ class Tagger:
         """
         return Tagger((yield from fresh_pipelines_steps(self.compiled)))
 
+    def vocabulary_size(self) -> int:
+        """Lexemes in its pipelines' vocabularies: what a refresh takes back to the start."""
+        return sum(len(pipe.nlp.vocab) for pipe in self.compiled.pipelines.values())
+
     def explain(self, text: str, lang: str | None = None,
                 hashtags: Iterable[str] = ()) -> Explanation:
         """What fires and why, including hits dropped by negation or quotes."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import string
 from pathlib import Path
 
 import orjson
 
-from monitor.tagging import Tagger
+from monitor.tagging import Tagger, load_tagger
 from monitor.tagging.refresh import Refresh
 
 GOLDEN = Path(__file__).parent / "golden" / "demo_posts.jsonl"
@@ -70,4 +72,49 @@ def test_a_reload_cancels_a_refresh_in_progress(demo_tagger: Tagger) -> None:
 def test_every_zero_never_refreshes(demo_tagger: Tagger) -> None:
     refresh = Refresh(every=0)
     refresh.counted(demo_tagger, 10**9)
+    assert not refresh.pending
+
+
+def random_words(count: int, seed: int = 1) -> list[tuple[str, str | None, tuple[str, ...]]]:
+    """Posts of 40 made-up tokens each, as spam sometimes is: every one a new lexeme."""
+    rng = random.Random(seed)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=9)) for _ in range(count)]
+    return [(" ".join(words[i:i + 40]), "en", ()) for i in range(0, count, 40)]
+
+
+def test_a_refresh_is_due_when_the_vocabulary_grew_by_max_new_words(rulesets: Path) -> None:
+    tagger = load_tagger(rulesets / "demo")
+    refresh = Refresh(every=10**9, max_new_words=2_000)
+    tagger.tag_batch(items())
+    refresh.counted(tagger, len(items()))  # the vocabulary's size here is the base
+    tagger.tag_batch(random_words(1_800))
+    refresh.counted(tagger, 45)
+    assert not refresh.pending
+
+    tagger.tag_batch(random_words(400, seed=2))
+    refresh.counted(tagger, 10)
+
+    assert refresh.pending
+    assert refresh.step(0.0) is None  # not urgent: built a step at a time
+    fresh, _ = build(refresh)
+    assert fresh.vocabulary_size() <= tagger.vocabulary_size() - 2_000
+    assert fresh.tag_batch(items()) == tagger.tag_batch(items())
+
+
+def test_at_twice_max_new_words_the_build_finishes_in_one_step(rulesets: Path) -> None:
+    tagger = load_tagger(rulesets / "demo")
+    refresh = Refresh(every=10**9, max_new_words=1_000)
+    refresh.counted(tagger, 0)
+    tagger.tag_batch(random_words(2_000))
+    refresh.counted(tagger, 50)
+
+    fresh = refresh.step(0.0)  # a zero budget, and yet the whole build
+
+    assert fresh is not None
+    assert fresh.vocabulary_size() <= tagger.vocabulary_size() - 2_000
+    # the count starts again from the fresh tagger's own vocabulary
+    refresh.step(0.0)  # returns the old tagger's memory
+    refresh.counted(fresh, 1)
+    fresh.tag_batch(random_words(400, seed=3))
+    refresh.counted(fresh, 10)
     assert not refresh.pending
