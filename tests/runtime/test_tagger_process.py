@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import signal
+import string
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -191,3 +193,33 @@ async def test_the_tagging_process_ends_with_a_killed_monitor(tmp_path: Path) ->
         assert not _alive(child), f"tagging process {child} outlived its monitor\n{monitor.log}"
     finally:
         monitor.kill()
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+async def test_a_stream_of_random_tokens_leaves_the_tagging_process_bounded() -> None:
+    """15,000 posts of 40 made-up tokens (spam does this): 600,000 new lexemes, ~270 MiB
+    in spaCy's vocabulary if kept. A refresh is due at 100,000 new ones and built at once
+    at 200,000, so the child stays within ~100 MiB of where it started."""
+    rng = random.Random(4)
+    child = TaggerProcess(load_ruleset(DEMO_RULES))
+    await child.start()
+    try:
+        assert child.pid is not None
+        await child.tag(["warm"], [("warm up", "en", ())])
+        start = peak = _rss_mib(child.pid)
+        for batch in range(60):
+            items = [(" ".join("".join(rng.choices(string.ascii_lowercase, k=9))
+                               for _ in range(40)), "en", ()) for _ in range(250)]
+            tagged = await child.tag([f"{batch}-{i}" for i in range(250)], items)
+            assert len(tagged.tags) == 250
+            peak = max(peak, _rss_mib(child.pid))
+    finally:
+        await child.close()
+    print(f"tagging process: {start:.0f} -> peak {peak:.0f} MiB")
+    assert peak - start < 150, (start, peak)
