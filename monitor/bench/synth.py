@@ -23,8 +23,6 @@ import orjson
 
 __all__ = ["VOCABULARIES", "open_vocabulary_posts", "synthetic_posts", "write_jsonl"]
 
-#: what ``write_jsonl(vocabulary=...)`` and ``monitor bench --vocabulary`` accept
-VOCABULARIES = ("campaign", "open")
 
 _OPENERS = [
     "Honestly,", "Day {n} without 4o.", "Still can't believe it:", "Reminder:", "PSA:",
@@ -95,16 +93,23 @@ def _post(rng: random.Random, i: int, when: datetime) -> dict[str, object]:
     parts.extend(rng.sample(_TAGS, rng.randint(1, 3)))
     parts.append(rng.choice(_MENTIONS))
     parts.append(rng.choice(_LINKS).format(n=n))
+    return _record(rng, "synthetic", i, 20_000, " ".join(p for p in parts if p), when,
+                   lang, 0.8)
+
+
+def _record(rng: random.Random, kind: str, i: int, authors: int, text: str, when: datetime,
+            lang: str, with_lang: float) -> dict[str, object]:
+    """A replay record: a random source and author; ``lang`` given with ``with_lang`` odds."""
     source = rng.choice(_SOURCES)
     post: dict[str, object] = {
-        "id": f"{source}:synthetic-{i}",
+        "id": f"{source}:{kind}-{i}",
         "source": source,
-        "author": f"user{rng.randint(1, 20_000)}",
-        "text": " ".join(p for p in parts if p),
+        "author": f"user{rng.randint(1, authors)}",
+        "text": text,
         "created_at": when.isoformat().replace("+00:00", "Z"),
         "url": f"https://example.invalid/{source}/{i}",
     }
-    if rng.random() < 0.8:
+    if rng.random() < with_lang:
         post["lang"] = lang
     return post
 
@@ -145,24 +150,19 @@ def open_vocabulary_posts(count: int, *, seed: int = 4, start: datetime | None =
             text.append(f"#tag{rng.randint(1, 50_000)}")
         if rng.random() < 0.3:
             text.append("#keep4o")
-        source = rng.choice(_SOURCES)
-        post: dict[str, object] = {
-            "id": f"{source}:open-{i}", "source": source,
-            "author": f"user{rng.randint(1, 2_000_000)}", "text": " ".join(text),
-            "created_at": when.isoformat().replace("+00:00", "Z"),
-            "url": f"https://example.invalid/{source}/{i}",
-        }
-        if rng.random() < 0.5:
-            post["lang"] = "en"
-        yield post
+        yield _record(rng, "open", i, 2_000_000, " ".join(text), when, "en", 0.5)
+
+
+#: what ``write_jsonl(vocabulary=...)`` and ``monitor bench --vocabulary`` accept
+_GENERATORS = {"campaign": synthetic_posts, "open": open_vocabulary_posts}
+VOCABULARIES = tuple(_GENERATORS)
 
 
 def write_jsonl(path: str, count: int, *, seed: int = 4, vocabulary: str = "campaign") -> int:
     """Write ``count`` synthetic posts as a replay file; returns the bytes written."""
-    if vocabulary not in VOCABULARIES:
+    if vocabulary not in _GENERATORS:
         raise ValueError(f"vocabulary {vocabulary!r}: one of {', '.join(VOCABULARIES)}")
-    posts = (synthetic_posts if vocabulary == "campaign" else open_vocabulary_posts)(
-        count, seed=seed)
+    posts = _GENERATORS[vocabulary](count, seed=seed)
     written = 0
     with open(path, "wb") as fh:
         for post in posts:

@@ -277,6 +277,7 @@ class NearDuplicateIndex:
             return 1, 1
         keys = self._keys(signature)
         cid = self._find(signature, keys)
+        horizon = now - self.window
         if cid is None:
             cid = self._new_id()
             self._signatures[cid] = signature  # a copy, not a view pinning the caller's batch
@@ -284,8 +285,7 @@ class NearDuplicateIndex:
             self._file(cid, keys)
             while len(self._singletons) > self.max_singletons:
                 self._drop(*self._singletons.popitem(last=False))
-            self._expire(self._singletons, now - self.window)
-            self._expire(self._clusters, now - self.window)
+            self._expire_both(horizon)
             return 1, 1
         cluster = self._singletons.pop(cid, None)
         if cluster is not None:  # a second post: promote to the protected clusters
@@ -301,7 +301,6 @@ class NearDuplicateIndex:
             cluster = self._clusters[cid]
             self._clusters.move_to_end(cid)
         self._file(cid, cluster.keys)  # a live cluster stays among its buckets' newest
-        horizon = now - self.window
         times = cluster.times
         expire_until(times, horizon)
         if len(times) >= self.max_cluster_events:
@@ -315,9 +314,12 @@ class NearDuplicateIndex:
         while authors and (len(authors) > self.max_cluster_events
                            or next(iter(authors.values())) <= horizon):
             authors.popitem(last=False)
+        self._expire_both(horizon)
+        return len(times), max(1, len(authors))
+
+    def _expire_both(self, horizon: float) -> None:
         self._expire(self._singletons, horizon)
         self._expire(self._clusters, horizon)
-        return len(times), max(1, len(authors))
 
     def _expire(self, queue: OrderedDict[int, _Cluster], horizon: float) -> None:
         """Drop clusters whose last post left the window (oldest first; cheap when none)."""
