@@ -1,26 +1,30 @@
-"""Process memory: give freed heap back to the system; read a process's peak."""
+"""Process memory: tune a streaming process, give freed heap back, read a peak."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import gc
-from functools import lru_cache
+from functools import cache
 
-__all__ = ["STREAM_GC_THRESHOLDS", "peak_rss_mib", "release_free_memory", "tune_gc_for_streams"]
+__all__ = ["MMAP_THRESHOLD", "STREAM_GC_THRESHOLDS", "peak_rss_mib", "release_free_memory",
+           "tune_for_streams"]
 
 #: gc thresholds of a streaming process: a young collection every 50,000 net allocations
 #: (Python's default: 700), an older one every 20 of those, a full one every 10 of those
 STREAM_GC_THRESHOLDS = (50_000, 20, 10)
+#: a block of this many bytes or more gets a mapping of its own (glibc's starting value)
+MMAP_THRESHOLD = 128 << 10
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
 
 
-@lru_cache(maxsize=1)
-def _trim() -> object | None:
+@cache
+def _glibc(function: str) -> object | None:
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        return ctypes.CDLL(name).malloc_trim  # glibc only
+        return getattr(ctypes.CDLL(name), function)  # glibc only
     except (OSError, AttributeError):
         return None
 
@@ -32,7 +36,7 @@ def release_free_memory() -> None:
     process's RSS keeps the high-water mark of every refresh cycle.
     """
     gc.collect()
-    trim = _trim()
+    trim = _glibc("malloc_trim")
     if trim is not None:
         trim(0)  # type: ignore[operator]
 
@@ -53,13 +57,24 @@ def peak_rss_mib(pid: int | str = "self") -> float:
     return 0.0
 
 
-def tune_gc_for_streams() -> None:
-    """Collect cycles far less often in a process that streams posts.
+def tune_for_streams() -> None:
+    """Collect cycles far less often, and map big blocks alone, in a process that streams posts.
 
     Each post allocates a few dozen objects that live a batch, and the process
     holds millions that live for hours (compiled rules, windows, the dedup
     ring); with Python's defaults the collector kept walking them: on 20,000
     posts 0.68 s of ~8.3 s went to it, in five full collections of ~105 ms
     each (pauses of the event loop). With these thresholds: ~0.02 s.
+
+    glibc maps a block of 128 KiB or more on its own, but raises that
+    threshold (up to 32 MiB) each time such a block is freed; from then on
+    big short-lived blocks (a batch on its way to the tagging process, a
+    growing dict's table) come from the heap between long-lived objects and
+    leave holes it cannot give back. A fixed threshold keeps them mapped:
+    on 500,000 long-tail posts the event loop's process peaked at 166 MiB
+    instead of 188, the tagging process at 213 instead of 220.
     """
     gc.set_threshold(*STREAM_GC_THRESHOLDS)
+    mallopt = _glibc("mallopt")
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)  # type: ignore[operator]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.codec import decode_post
-from monitor.memory import peak_rss_mib, tune_gc_for_streams
+from monitor.memory import peak_rss_mib, tune_for_streams
 from monitor.model import Post, TaggedPost
 from monitor.moderation.moderator import Moderator
 from monitor.processor import Processor
@@ -62,7 +62,7 @@ def _runtime(source: object, rules: Path | None, folder: Path,
     processor = Processor(compiled,
                           moderator=Moderator(rs.moderation, rs.campaign.trusted_domains))
     archive = ArchiveWriter(folder / "archive", key_file=folder / "pseudonym.key")
-    tune_gc_for_streams()  # as monitor run does
+    tune_for_streams()  # as monitor run does
     return LocalRuntime([source], processor, Metrics(rs), archive,  # type: ignore[list-item]
                         sinks=sinks, exit_when_done=True,  # type: ignore[arg-type]
                         tagger_process=child)

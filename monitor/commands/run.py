@@ -17,7 +17,7 @@ from monitor.commands.startup import (
     start_tagger_process,
 )
 from monitor.config import ConfigError, Settings, load_settings
-from monitor.memory import tune_gc_for_streams
+from monitor.memory import tune_for_streams
 from monitor.moderation.moderator import Moderator
 from monitor.privacy import Pseudonymizer, PseudonymKeyError
 from monitor.processor import Processor
@@ -210,7 +210,7 @@ def _run(args: argparse.Namespace) -> int:
         reload_rules=lambda: load_ruleset(settings.rules or default_rules_path()),
         tagger_process=child,
     )
-    tune_gc_for_streams()
+    tune_for_streams()
     try:
         asyncio.run(runtime.run())
     finally:

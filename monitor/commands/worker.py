@@ -10,7 +10,7 @@ from pathlib import Path
 from monitor.cli import UsageError
 from monitor.commands.run import settings_from_args
 from monitor.commands.startup import build_tagger, serve_metrics
-from monitor.memory import tune_gc_for_streams
+from monitor.memory import tune_for_streams
 from monitor.moderation.moderator import Moderator
 from monitor.privacy import Pseudonymizer, PseudonymKeyError
 from monitor.processor import Processor
@@ -101,7 +101,7 @@ def _worker(args: argparse.Namespace) -> int:
              topics.flags, target)
     worker = Worker(app, loop=loop, loglevel=logging.getLogger().level, quiet=True,
                     redirect_stdouts=False, override_logging=False)
-    tune_gc_for_streams()
+    tune_for_streams()
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

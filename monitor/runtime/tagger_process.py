@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from monitor.memory import peak_rss_mib, tune_gc_for_streams
+from monitor.memory import peak_rss_mib, tune_for_streams
 from monitor.model import Tags
 from monitor.tagging.ruleset import Ruleset, RulesetError
 
@@ -88,7 +88,7 @@ def _serve(conn: Connection, ruleset: Ruleset, refresh_every: int) -> None:
         conn.send(("refused", exc.problems))
         return
     refresh = Refresh(refresh_every)
-    tune_gc_for_streams()
+    tune_for_streams()
     conn.send(("ready", tagger.ruleset.hash))
     while True:
         try:
