@@ -38,7 +38,6 @@ def test_a_process_that_is_gone_has_no_peak() -> None:
     assert peak_rss_mib(int(done.stdout)) == 0.0
 
 
-
 #: a big block freed (glibc raises its threshold past it), then big buffers that each
 #: have a small long-lived neighbour, as batches do beside windows; then the buffers go
 _FRAGMENTING = """
@@ -68,6 +67,7 @@ def test_big_freed_blocks_go_back_to_the_system_in_a_streaming_process() -> None
 
     # 200 x 600 KiB (117 MiB) freed: glibc kept 76 of it as holes in the heap, tuned none
     assert untuned - tuned > 50, (untuned, tuned)
+
 
 #: what lives on while posts stream: windows, the dedup ring
 _kept: list[list[int]] = []
