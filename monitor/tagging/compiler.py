@@ -9,7 +9,7 @@ at load, and problems are reported with the rule's ``file:line``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Generator
+from collections.abc import Collection, Generator
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -67,6 +67,8 @@ class LanguagePipeline:
     #: spaCy string hash of a match key -> index into CompiledRuleset.rules
     keys: dict[int, int] = field(default_factory=dict)
     term_key: int = 0
+    #: lexemes in the vocabulary once built: what the stream's words add is the rest
+    built_size: int = 0
 
 
 @dataclass(slots=True)
@@ -286,6 +288,7 @@ class _Compiler:
             pipe.phrases.add(TERM_KEY, list(nlp.tokenizer.pipe(self.rs.campaign.terms)))
         _keep_lexeme_attrs(nlp, {attr for patterns in token_patterns.values()
                                  for pattern in patterns for spec in pattern for attr in spec})
+        pipe.built_size = len(nlp.vocab)
         return pipe
 
     def regexes(self) -> tuple[RegexScan | None, list[tuple[Any, tuple[tuple[int, int], ...]]]]:
@@ -322,7 +325,7 @@ class _Compiler:
             return None, []
         compiled = [(regex, tuple(users)) for regex, users in by_pattern.values()]
         try:
-            scan = RegexScan(list(by_pattern), options)
+            scan = RegexScan(list(by_pattern), options, compiled=[r for r, _ in compiled])
         except re2.error:
             raise RulesetError([Problem(self.rules[compiled[0][1][0][0]].where,
                                         "the regexes could not be compiled together; "
@@ -373,9 +376,12 @@ def run_steps(steps: Steps[_T]) -> _T:
             return done.value  # type: ignore[no-any-return]
 
 
-def _pipelines(compiler: _Compiler, ruleset: Ruleset) -> Steps[dict[str, LanguagePipeline]]:
+def _pipelines(compiler: _Compiler, ruleset: Ruleset, languages: Collection[str] | None = None,
+               ) -> Steps[dict[str, LanguagePipeline]]:
     pipelines: dict[str, LanguagePipeline] = {}
     for code, conf in ruleset.languages.items():
+        if languages is not None and code not in languages:
+            continue
         try:
             pipelines[code] = yield from compiler.pipeline(conf)
         except (ImportError, OSError) as exc:
@@ -385,19 +391,23 @@ def _pipelines(compiler: _Compiler, ruleset: Ruleset) -> Steps[dict[str, Languag
     return pipelines
 
 
-def fresh_pipelines_steps(compiled: CompiledRuleset) -> Steps[CompiledRuleset]:
-    """The same compiled ruleset with new spaCy pipelines (a new, empty vocabulary).
+def fresh_pipelines_steps(compiled: CompiledRuleset, languages: Collection[str] | None = None,
+                          ) -> Steps[CompiledRuleset]:
+    """The same compiled ruleset with new spaCy pipelines (a new, empty vocabulary) for
+    ``languages`` (default: all), the others' kept.
 
     The regexes and hashtag tables hold no vocabulary, so they are shared,
-    not compiled again: a refresh costs the matchers only (~0.4 s for keep4o),
-    built a step at a time (a blank pipeline, then a rule's phrases) so a
-    stream's refresh never stalls a batch (monitor/tagging/refresh.py).
+    not compiled again: a refresh costs the matchers only (~0.3 s for keep4o,
+    its English pipeline ~0.13-0.19 s of that), built a step at a time (a
+    blank pipeline, then a rule's phrases) so a stream's refresh never stalls
+    a batch (monitor/tagging/refresh.py).
     """
     compiler = _Compiler(compiled.ruleset)
-    pipelines = yield from _pipelines(compiler, compiled.ruleset)
+    fresh = yield from _pipelines(compiler, compiled.ruleset, languages)
     if compiler.problems:  # the same rules compiled before; only a changed spaCy could fail
         raise RulesetError(compiler.problems)
-    return replace(compiled, pipelines=pipelines)
+    return replace(compiled, pipelines={code: fresh.get(code, pipe)
+                                        for code, pipe in compiled.pipelines.items()})
 
 
 def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:

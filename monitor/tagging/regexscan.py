@@ -77,13 +77,16 @@ class RegexScan:
     """Every pattern's position among ``patterns`` that matches a text, as RE2 says."""
 
     def __init__(self, patterns: Sequence[str], options: Any, *, use_hyperscan: bool = True,
-                 check_every: int = CHECK_EVERY) -> None:
-        """``check_every``: one text in so many is checked against RE2 alone."""
+                 check_every: int = CHECK_EVERY, compiled: Sequence[Any] | None = None) -> None:
+        """``check_every``: one text in so many is checked against RE2 alone.
+        ``compiled``: each pattern already compiled with ``options`` (the tagger keeps them
+        for its second searches), else compiled here."""
         self.patterns = list(patterns)
         self.check_every = check_every
         self._until_check = check_every
         #: texts on which Hyperscan and RE2 disagreed (then RE2 answers alone)
         self.disagreements = 0
+        self._options = options
         self._db: Any = None
         self._hs_ids: list[int] = []
         self._scratch = threading.local()
@@ -93,11 +96,14 @@ class RegexScan:
         self._in_hs = in_hs = frozenset(self._hs_ids)
         self._rest = _Re2Filter([i for i in range(len(self.patterns)) if i not in in_hs],
                                 self.patterns, options)
-        #: all patterns in RE2: the run-time check's reference, and what answers a text
-        #: Hyperscan cannot read (see ascii_folds). Built here (~0.07 s), not at the first
-        #: check in the middle of a batch; without Hyperscan, _rest is all of them.
-        self._all = self._rest if self._db is None else _Re2Filter(
-            list(range(len(self.patterns))), self.patterns, options)
+        #: Hyperscan's patterns one by one in RE2, the run-time check's reference: ~1.2 ms a
+        #: text for the shipped rules, where a filter over all the patterns takes ~85 us but
+        #: holds a third copy of each (8 MiB) for one text in a thousand
+        self._one_by_one = [(i, compiled[i] if compiled is not None
+                             else re2.compile(self.patterns[i], options))
+                            for i in sorted(in_hs)]
+        #: that filter, built at the first text Hyperscan cannot read (see ascii_folds)
+        self._all: _Re2Filter | None = None if self._db is not None else self._rest
 
     @property
     def hyperscan_patterns(self) -> int:
@@ -117,7 +123,7 @@ class RegexScan:
         found: list[int] = []
         for text, mapped in zip(texts, self._mapped(texts), strict=True):
             if not text.isascii() and any(c in text for c in folds):
-                out.append(self._all.match(text))
+                out.append(self._all_patterns().match(text))
                 continue
             hits = self._rest.match(text)
             self._db.scan(mapped, match_event_handler=_collect, context=found, scratch=scratch)
@@ -135,10 +141,8 @@ class RegexScan:
 
     def _agrees(self, text: str, found: list[int]) -> bool:
         """Whether RE2 finds what Hyperscan found among its patterns; if not, RE2 alone
-        answers from now on (a wrong tag is worse than a slow one). RE2's filter over all
-        the patterns answers in ~85 us, a search per pattern in ~1.6 ms."""
-        in_hs = self._in_hs
-        expected = [i for i in self._all.match(text) if i in in_hs]
+        answers from now on (a wrong tag is worse than a slow one)."""
+        expected = self._in_re2(text)
         if sorted(found) == expected:
             return True
         self.disagreements += 1
@@ -147,8 +151,17 @@ class RegexScan:
                   sorted(set(found).symmetric_difference(expected)), len(text))
         found.clear()
         self._db = None
-        self._rest = self._all
+        self._rest = self._all_patterns()
         return False
+
+    def _in_re2(self, text: str) -> list[int]:
+        """Which of Hyperscan's patterns RE2 finds in ``text``, ascending."""
+        return [i for i, regex in self._one_by_one if regex.search(text)]
+
+    def _all_patterns(self) -> _Re2Filter:
+        if self._all is None:  # ~0.07 s for the shipped rules
+            self._all = _Re2Filter(list(range(len(self.patterns))), self.patterns, self._options)
+        return self._all
 
     # -- internals -----------------------------------------------------------
 

@@ -7,7 +7,7 @@ tokenized per language.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -148,7 +148,7 @@ class Tagger:
                                         found=found[i], phrases=hits).tags
         return out  # type: ignore[return-value]
 
-    def fresh_steps(self) -> Steps[Tagger]:
+    def fresh_steps(self, languages: Collection[str] | None = None) -> Steps[Tagger]:
         """The same ruleset with new spaCy pipelines (regexes shared, not recompiled), built
         a step at a time (monitor/tagging/refresh.py).
 
@@ -156,13 +156,19 @@ class Tagger:
         zones free the strings but not the index, and cost the tokenizer its
         cache); on an endless stream of new words, handles and links that is
         a slow leak. The processor swaps in a fresh tagger every so often,
-        which returns that memory.
+        which returns that memory. ``languages``: only these pipelines are new
+        (default: all); the others are shared with this tagger.
         """
-        return Tagger((yield from fresh_pipelines_steps(self.compiled)))
+        return Tagger((yield from fresh_pipelines_steps(self.compiled, languages)))
 
     def vocabulary_size(self) -> int:
-        """Lexemes in its pipelines' vocabularies: what a refresh takes back to the start."""
+        """Lexemes in its pipelines' vocabularies."""
         return sum(len(pipe.nlp.vocab) for pipe in self.compiled.pipelines.values())
+
+    def vocabulary_growth(self) -> dict[str, int]:
+        """Lexemes each language's vocabulary gained since it was built: what a refresh frees."""
+        return {code: len(pipe.nlp.vocab) - pipe.built_size
+                for code, pipe in self.compiled.pipelines.items()}
 
     def explain(self, text: str, lang: str | None = None,
                 hashtags: Iterable[str] = ()) -> Explanation:

@@ -148,7 +148,10 @@ def test_the_tagger_is_refreshed_between_batches_and_tags_the_same(
 def test_reloaded_rules_cancel_a_refresh_of_the_old_ones(
         tagger: Tagger, make_posts: Callable[..., list[Post]]) -> None:
     processor = Processor(tagger, refresh_every=2)
-    processor.process(make_posts(2))
+    posts = make_posts(2)
+    for i, post in enumerate(posts):
+        post.text = f"{post.text} reloadword{i}"  # new words: a refresh is worth building
+    processor.process(posts)
     assert processor.refresh.pending
 
     reloaded = Tagger(tagger.compiled)

@@ -29,7 +29,7 @@ def build(refresh: Refresh) -> tuple[Tagger, int]:
 
 
 def test_a_refresh_is_due_after_every_posts(demo_tagger: Tagger) -> None:
-    refresh = Refresh(every=100)
+    refresh = Refresh(every=100, min_new_words=0)
     refresh.counted(demo_tagger, 99)
     assert not refresh.pending and refresh.step(1.0) is None
 
@@ -39,7 +39,7 @@ def test_a_refresh_is_due_after_every_posts(demo_tagger: Tagger) -> None:
 
 
 def test_the_fresh_tagger_is_built_in_small_steps_and_tags_the_same(demo_tagger: Tagger) -> None:
-    refresh = Refresh(every=1)
+    refresh = Refresh(every=1, min_new_words=0)  # every language counts as grown
     refresh.counted(demo_tagger, 1)
 
     fresh, steps = build(refresh)
@@ -58,7 +58,7 @@ def test_the_fresh_tagger_is_built_in_small_steps_and_tags_the_same(demo_tagger:
 
 
 def test_a_reload_cancels_a_refresh_in_progress(demo_tagger: Tagger) -> None:
-    refresh = Refresh(every=10)
+    refresh = Refresh(every=10, min_new_words=0)
     refresh.counted(demo_tagger, 10)
     refresh.step(0.0)
 
@@ -67,6 +67,37 @@ def test_a_reload_cancels_a_refresh_in_progress(demo_tagger: Tagger) -> None:
     assert not refresh.pending and refresh.step(1.0) is None
     refresh.counted(demo_tagger, 9)  # and the count starts again
     assert not refresh.pending
+
+
+def test_only_the_languages_whose_vocabulary_grew_are_built_anew(rulesets: Path) -> None:
+    tagger = load_tagger(rulesets / "demo")
+    refresh = Refresh(every=100, min_new_words=1_000)
+    refresh.counted(tagger, 0)
+    tagger.tag_batch(random_words(1_200))  # English words only
+    tagger.tag_batch([("想念4o 今天", "zh", ())])
+
+    refresh.counted(tagger, 100)
+    fresh, _ = build(refresh)
+
+    old, new = tagger.compiled.pipelines, fresh.compiled.pipelines
+    assert new["en"].nlp.vocab is not old["en"].nlp.vocab
+    assert len(new["en"].nlp.vocab) <= len(old["en"].nlp.vocab) - 1_200
+    assert all(new[code] is pipe for code, pipe in old.items() if code != "en")
+    assert fresh.tag_batch(items()) == tagger.tag_batch(items())
+
+
+def test_a_due_refresh_that_would_free_little_is_skipped(rulesets: Path) -> None:
+    tagger = load_tagger(rulesets / "demo")
+    refresh = Refresh(every=100, min_new_words=1_000)
+    refresh.counted(tagger, 0)
+    tagger.tag_batch(random_words(400))
+
+    refresh.counted(tagger, 100)
+
+    assert not refresh.pending
+    tagger.tag_batch(random_words(800, seed=2))  # its growth was not forgotten
+    refresh.counted(tagger, 100)
+    assert refresh.pending
 
 
 def test_every_zero_never_refreshes(demo_tagger: Tagger) -> None:

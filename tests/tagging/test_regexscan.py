@@ -154,3 +154,19 @@ def test_a_checked_post_on_which_the_engines_disagree_sends_every_post_to_re2(
     assert scan.disagreements == 1 and scan.hyperscan_patterns == 2
     assert "hyperscan and RE2 disagree on regexes [0]" in caplog.text
     assert scan.match_batch(["café"]) == [[0]]
+
+
+@needs_hyperscan
+def test_a_third_copy_of_every_pattern_is_built_only_for_a_text_hyperscan_cannot_read() -> None:
+    compiled = load_tagger().compiled
+    patterns = compiled.regex_set.patterns
+    scan = RegexScan(patterns, _regex_options(), check_every=2,
+                     compiled=[regex for regex, _ in compiled.regexes])
+    reference = RegexScan(patterns, _regex_options(), use_hyperscan=False)
+    texts = ["I really miss GPT-4o #keep4o", "bring back 4o, please", "nothing here"] * 4
+    folded = ["I really mi\u017f\u017f GPT-4o #keep4o", "\u212aeep 4o"]
+
+    assert scan.match_batch(texts) == reference.match_batch(texts)  # six texts checked
+    assert scan._all is None and scan.disagreements == 0
+    assert scan.match_batch(folded) == reference.match_batch(folded)
+    assert scan._all is not None
