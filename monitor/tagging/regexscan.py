@@ -93,7 +93,7 @@ class RegexScan:
         self._table: np.ndarray | None = None
         if use_hyperscan and hyperscan is not None:
             self._build_hyperscan()
-        self._in_hs = in_hs = frozenset(self._hs_ids)
+        in_hs = frozenset(self._hs_ids)
         self._rest = _Re2Filter([i for i in range(len(self.patterns)) if i not in in_hs],
                                 self.patterns, options)
         #: Hyperscan's patterns one by one in RE2, the run-time check's reference: ~1.2 ms a
