@@ -18,10 +18,17 @@ __all__ = ["floor_rate"]
 
 
 def _texts(path: Path) -> Iterator[str]:
+    """Each post's text; a line that is not a JSON object with a text is skipped, as the
+    pipeline rejects it."""
     with path.open("rb") as fh:
         for line in fh:
             if line.strip():
-                yield orjson.loads(line)["text"]
+                try:
+                    post = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(post, dict) and isinstance(text := post.get("text"), str):
+                    yield text
 
 
 def floor_rate(path: Path) -> tuple[int, float]:

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import multiprocessing
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from monitor.bench.floor import floor_rate
 from monitor.bench.pipeline import paced_latencies, pipeline_rate
+from monitor.bench.stages import StageCosts, stage_costs
 from monitor.bench.synth import write_jsonl
 
-__all__ = ["BenchReport", "run_bench"]
+__all__ = ["BenchReport", "StagesReport", "run_bench", "run_stages"]
 
 #: The paced load of the latency phase, posts per second (issue 8).
 PACED_RATE = 5_000
@@ -64,15 +66,25 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+@contextmanager
+def _posts_file(posts: int | None, file: Path | None, vocabulary: str,
+                progress: Callable[[str], None]) -> Iterator[Path]:
+    """``file``, or ``posts`` synthetic posts written to a temporary one."""
+    if file is not None:
+        yield file
+        return
+    with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
+        path = Path(tmp) / "posts.jsonl"
+        progress(f"writing {posts:,} synthetic posts ({vocabulary} vocabulary) to {path}")
+        write_jsonl(str(path), posts or 0, vocabulary=vocabulary)
+        yield path
+
+
 def run_bench(posts: int | None = None, file: Path | None = None,
               rules: Path | None = None, progress: Callable[[str], None] = lambda _: None,
               tagger_process: bool = False, vocabulary: str = "campaign") -> BenchReport:
     """Generate ``posts`` synthetic posts (or read ``file``) and measure every phase."""
-    with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
-        if file is None:
-            file = Path(tmp) / "posts.jsonl"
-            progress(f"writing {posts:,} synthetic posts ({vocabulary} vocabulary) to {file}")
-            write_jsonl(str(file), posts or 0, vocabulary=vocabulary)
+    with _posts_file(posts, file, vocabulary, progress) as file:
         progress("floor: orjson + blank spaCy tokenizer")
         floor_posts, floor_cpu = _in_child(floor_rate, file)
         progress("pipeline: replay at max speed -> processor -> metrics -> archive")
@@ -93,4 +105,42 @@ def run_bench(posts: int | None = None, file: Path | None = None,
         pipeline_wall_posts_per_s=round(run.posts / run.wall_seconds, 1),
         archived=run.archived,
         paced_posts=len(latencies),
+    )
+
+
+@dataclass(slots=True)
+class StagesReport:
+    """``monitor bench --stages``: the floor and each stage's cost, in CPU microseconds a post."""
+
+    posts: int
+    floor_us_per_post: float
+    stages_us_per_post: dict[str, float]
+    rejected: int
+    archived: int
+
+    @property
+    def total_us_per_post(self) -> float:
+        return sum(self.stages_us_per_post.values())
+
+    def summary(self) -> dict[str, Any]:
+        return {"posts": self.posts, "floor_us_per_post": self.floor_us_per_post,
+                "stages_us_per_post": self.stages_us_per_post,
+                "total_us_per_post": round(self.total_us_per_post, 2)}
+
+
+def run_stages(posts: int | None = None, file: Path | None = None, rules: Path | None = None,
+               progress: Callable[[str], None] = lambda _: None,
+               vocabulary: str = "campaign") -> StagesReport:
+    """The floor and every pipeline stage alone, each phase in a fresh process."""
+    with _posts_file(posts, file, vocabulary, progress) as file:
+        progress("floor: orjson + blank spaCy tokenizer")
+        floor_posts, floor_cpu = _in_child(floor_rate, file)
+        progress("stages: decode, dedup, tag, moderate, metrics, archive, each timed alone")
+        costs: StageCosts = _in_child(stage_costs, file, rules)
+    return StagesReport(
+        posts=costs.posts,
+        floor_us_per_post=round(floor_cpu / max(1, floor_posts) * 1e6, 2),
+        stages_us_per_post={k: round(v, 2) for k, v in costs.us_per_post().items()},
+        rejected=costs.rejected,
+        archived=costs.archived,
     )

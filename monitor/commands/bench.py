@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from monitor.bench.report import PACED_RATE, run_bench
+from monitor.bench.report import PACED_RATE, StagesReport, run_bench, run_stages
 from monitor.bench.synth import VOCABULARIES
 from monitor.cli import UsageError
 from monitor.runtime.tagger_process import wanted
@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="the pipeline tags in a second process (its CPU time and memory "
                         "counted), or not; default: as 'monitor run' would here (when two "
                         "or more CPUs are usable)")
+    p.add_argument("--stages", action="store_true",
+                   help="instead: the CPU microseconds a post spends in each stage (decode, "
+                        "dedup, tag, moderate, metrics, archive), each timed alone in one "
+                        "process, beside the floor's")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_bench)
 
@@ -44,11 +48,19 @@ def _bench(args: argparse.Namespace) -> int:
         raise UsageError(f"--posts {args.posts}: generate at least 1 post")
     if args.file is not None and not args.file.is_file():
         raise UsageError(f"--file {args.file}: no such file; pass a JSONL file of posts")
-    quiet = args.json
+    progress = (lambda _: None) if args.json else (
+        lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
+    if args.stages:
+        if args.tagger_process:
+            raise UsageError("--stages times each stage in one process; drop --tagger-process")
+        stages = run_stages(args.posts, args.file, args.rules, progress=progress,
+                            vocabulary=args.vocabulary)
+        if stages.posts == 0:
+            raise UsageError(f"--file {args.file}: it holds no posts")
+        _print_stages(stages, args.json)
+        return 0
     tagger_process = wanted(args.tagger_process)
-    report = run_bench(args.posts, args.file, args.rules,
-                       progress=(lambda _: None) if quiet else
-                       (lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True)),
+    report = run_bench(args.posts, args.file, args.rules, progress=progress,
                        tagger_process=tagger_process, vocabulary=args.vocabulary)
     if report.posts == 0:
         raise UsageError(f"--file {args.file}: it holds no posts")
@@ -68,3 +80,19 @@ def _bench(args: argparse.Namespace) -> int:
     both = " (both processes)" if tagger_process else ""
     print(f"peak RSS (pipeline)   {report.peak_rss_mb:.0f} MiB{both}  (target < 400 MB)")
     return 0
+
+
+def _print_stages(report: StagesReport, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(report.summary()) + b"\n")
+        return
+    total = report.total_us_per_post
+    print(f"posts      {report.posts:,}" + (f" ({report.rejected:,} lines rejected)"
+                                            if report.rejected else ""))
+    print("stage      us/post  share")
+    for stage, us in report.stages_us_per_post.items():
+        print(f"{stage:<10} {us:7.1f}  {us / total:5.0%}" if total else f"{stage:<10} {us:7.1f}")
+    print(f"{'all':<10} {total:7.1f}  (CPU a post in one process, event loop and queues aside)")
+    floor = report.floor_us_per_post
+    print(f"{'floor':<10} {floor:7.1f}  (orjson + blank spaCy tokenizer); a ratio of 0.5 "
+          f"leaves {2 * floor:.1f} us a post for all stages")

@@ -42,6 +42,8 @@ class ModerationState:
     domains: MemoryWindow
     authors: MemoryWindow
     salt: bytes
+    #: the last (author, key): each post's author is asked for by two detectors in a row
+    last_author: tuple[str, str] = ("", "")
 
     @classmethod
     def create(cls, config: ModerationConfig, trusted: frozenset[str], salt: bytes) -> ModerationState:
@@ -78,7 +80,11 @@ class ModerationState:
         """The author as the windows keep it: salted and hashed, never the handle."""
         if not author:
             return None
-        return hashlib.blake2b(author.encode(), key=self.salt, digest_size=8).hexdigest()
+        last, key = self.last_author
+        if author != last:
+            key = hashlib.blake2b(author.encode(), key=self.salt, digest_size=8).hexdigest()
+            self.last_author = (author, key)
+        return key
 
     def promoted_domains(self, links: tuple[str, ...]) -> list[str]:
         """The untrusted registrable domains a post links to, sorted (a stable replay order)."""

@@ -39,6 +39,8 @@ def test_floor_reads_decodes_and_tokenizes_every_post(tmp_path: Path) -> None:
     write_jsonl(str(path), 50)
     with path.open("ab") as fh:
         fh.write(b"\n")  # a blank line is not a post
+        fh.write(b"{not json\n")  # nor is a broken one: skipped, as the pipeline rejects it
+        fh.write(b'{"id": "x"}\n')
     posts, seconds = floor_rate(path)
     assert posts == 50
     assert seconds > 0

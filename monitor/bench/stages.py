@@ -1,0 +1,116 @@
+"""Where a post's CPU time goes: each stage of the pipeline timed alone, on the same posts.
+
+The pipeline's rate says how far it is from the floor; this says which stage
+to work on, without a sampling profiler. The posts go through the stages in
+the pipeline's order and batch size, each batch's output feeding the next
+stage, and the CPU time of this process (all its threads) is read around
+each stage's call alone. One process: tagging runs here, as it does without
+a tagging process. What no stage holds (the event loop, queues, the pipe to
+a tagging process) is what the pipeline's own figure has on top.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.codec import DecodeError, decode_post
+from monitor.memory import tune_for_streams
+from monitor.model import Post
+from monitor.moderation.moderator import Moderator
+from monitor.processor import Processor, tag_isolated
+from monitor.sinks.archive import ArchiveWriter
+from monitor.sinks.metrics import Metrics
+from monitor.tagging import default_rules_path, load_ruleset
+from monitor.tagging.refresh import FORCED_STEP_SECONDS
+
+__all__ = ["STAGES", "StageCosts", "stage_costs"]
+
+#: The stages, in the order a post meets them.
+STAGES = ("decode", "dedup", "tag", "moderate", "metrics", "archive")
+#: Posts per batch, as LocalRuntime takes them from its queue under load.
+BATCH = 256
+
+
+@dataclass(slots=True)
+class StageCosts:
+    """CPU-seconds each stage spent on ``posts`` posts; ``rejected`` lines did not decode,
+    ``archived`` posts were made durable."""
+
+    posts: int
+    rejected: int
+    seconds: dict[str, float]
+    archived: int
+
+    def us_per_post(self) -> dict[str, float]:
+        """Each stage's microseconds of CPU a post, in :data:`STAGES` order."""
+        n = max(1, self.posts)
+        return {stage: self.seconds[stage] / n * 1e6 for stage in STAGES}
+
+
+def _batches(path: Path) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                batch.append(line)
+                if len(batch) == BATCH:
+                    yield batch
+                    batch = []
+    if batch:
+        yield batch
+
+
+def stage_costs(path: Path, rules: Path | None = None) -> StageCosts:
+    """Run every post of ``path`` through each stage in turn; CPU time per stage."""
+    from monitor.tagging import Tagger, compile_ruleset  # spaCy: only in the process that tags
+
+    rs = load_ruleset(rules or default_rules_path())
+    tagger = Tagger(compile_ruleset(rs))
+    processor = Processor(tagger, moderator=Moderator(rs.moderation, rs.campaign.trusted_domains))
+    metrics = Metrics(rs)
+    seconds = dict.fromkeys(STAGES, 0.0)
+    clock = time.process_time
+    posts = rejected = 0
+    tune_for_streams()  # as monitor run does
+    with tempfile.TemporaryDirectory(prefix="monitor-stages-") as tmp:
+        archive = ArchiveWriter(Path(tmp) / "archive", key_file=Path(tmp) / "pseudonym.key")
+        for lines in _batches(path):
+            t0 = clock()
+            decoded: list[Post] = []
+            for line in lines:
+                try:
+                    decoded.append(decode_post(line))
+                except DecodeError:
+                    rejected += 1
+            for post in decoded:
+                metrics.record_received(post.source)
+            t1 = clock()
+            result, fresh = processor.admit(decoded)
+            t2 = clock()
+            processor.refresh_step(FORCED_STEP_SECONDS)
+            current = processor.tagger
+            tags = tag_isolated(current, [(p.text, p.lang, p.hashtags) for p in fresh],
+                                [p.id for p in fresh])
+            processor.refresh.counted(current, len(fresh))
+            t3 = clock()
+            result = processor.complete(result, fresh, tags, rs.name, rs.hash)
+            t4 = clock()
+            metrics.record_tagged(result.tagged)
+            if result.duplicates:
+                metrics.record_duplicates(p.source for p in result.duplicates)
+            t5 = clock()
+            archive.write_batch(result.tagged)
+            archive.maybe_flush()
+            t6 = clock()
+            posts += len(decoded)
+            for stage, start, end in zip(STAGES, (t0, t1, t2, t3, t4, t5), (t1, t2, t3, t4, t5, t6),
+                                         strict=True):
+                seconds[stage] += end - start
+        t0 = clock()
+        archive.close()  # the last flush, and the days' manifests
+        seconds["archive"] += clock() - t0
+    return StageCosts(posts, rejected, seconds, archive.durable_posts)

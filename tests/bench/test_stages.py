@@ -1,0 +1,59 @@
+"""``monitor bench --stages``: every stage runs on every post, and the figures add up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.bench.stages import STAGES, stage_costs
+from monitor.bench.synth import write_jsonl
+
+
+@pytest.fixture(scope="module")
+def posts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """600 synthetic posts, then a line that is not JSON and a post sent twice."""
+    path = tmp_path_factory.mktemp("stages") / "posts.jsonl"
+    write_jsonl(str(path), 600)
+    first = path.read_bytes().splitlines(keepends=True)[0]
+    with path.open("ab") as fh:
+        fh.write(b"{not json\n")
+        fh.write(first)
+    return path
+
+
+def test_each_stage_is_timed_over_the_same_posts(posts_file: Path) -> None:
+    costs = stage_costs(posts_file)
+    assert (costs.posts, costs.rejected) == (601, 1)
+    assert costs.archived == 600  # the repeated post is a duplicate, not archived twice
+    assert list(costs.us_per_post()) == list(STAGES)
+    for stage in ("decode", "tag", "moderate", "metrics", "archive"):
+        assert costs.seconds[stage] > 0, stage
+    # tagging with all the rules is the pipeline's largest stage on the campaign's posts
+    assert max(costs.seconds, key=costs.seconds.__getitem__) == "tag"
+
+
+def test_json_prints_the_floor_and_each_stage(posts_file: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "monitor", "bench", "--stages", "--json",
+                           "--file", str(posts_file)],
+                          capture_output=True, text=True, timeout=280, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert set(report) == {"posts", "floor_us_per_post", "stages_us_per_post",
+                           "total_us_per_post"}
+    assert report["posts"] == 601
+    assert list(report["stages_us_per_post"]) == list(STAGES)
+    assert report["total_us_per_post"] == pytest.approx(
+        sum(report["stages_us_per_post"].values()), abs=0.05)
+    assert report["floor_us_per_post"] > 0
+
+
+def test_stages_with_a_tagging_process_is_a_usage_error(posts_file: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "monitor", "bench", "--stages",
+                           "--tagger-process", "--file", str(posts_file)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "drop --tagger-process" in done.stderr
