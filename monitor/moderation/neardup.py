@@ -119,8 +119,8 @@ def minhash_batch(word_sets: list[set[str]]) -> np.ndarray:
 #: Entries a band's bucket keeps, newest last. An entry pushed out is still found
 #: through its other bands, and a cluster that gets a post moves back to the end.
 BUCKET_SIZE = 1024
-#: Fewer candidates than this are compared one by one (a NumPy call's fixed cost).
-_VECTOR_FROM = 8
+#: Fewer candidates than this are compared one by one (~0.8 us each; all at once ~3 us).
+_VECTOR_FROM = 4
 
 
 @dataclass(slots=True)
@@ -205,11 +205,12 @@ class NearDuplicateIndex:
                 if jaccard >= best_j:
                     best, best_j = cid, jaccard
             return best
-        same = np.count_nonzero(self._signatures[met] == signature, axis=1)
-        most = int(same.max())
-        if most / _HASHES < self.min_jaccard:
+        # take() and a sum: ~3 us for 4-13 rows, half of fancy indexing and count_nonzero
+        same = (self._signatures.take(met, axis=0) == signature).sum(axis=1)
+        last_best = len(met) - 1 - int(same[::-1].argmax())
+        if same[last_best] / _HASHES < self.min_jaccard:
             return None
-        return met[len(met) - 1 - int(np.argmax(same[::-1] == most))]
+        return met[last_best]
 
     def _file(self, cid: int, keys: tuple[int, ...]) -> None:
         """Put ``cid`` last in each of its bands' buckets (moved there if it was in)."""

@@ -357,3 +357,26 @@ def test_among_many_candidates_the_most_similar_entry_wins() -> None:
         index.observe("", f"weak-{k}", 0.4, _signature(rng, post, range(4 + k)))
     assert index.observe("", "post", 1.0, post) == (2, 2)  # joined "best", not "second"
     assert index.observe("", "second-3", 1.1, second) == (3, 3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_comparing_candidates_at_once_or_one_by_one_gives_the_same_clusters(seed: int) -> None:
+    """Posts drawn as variants of a few originals, sharing whole bands and tying often:
+    the index answers the same whether it compares every candidate in one NumPy call
+    or one by one (a tie goes to the candidate met last either way)."""
+    rng = np.random.default_rng(seed)
+    originals = [_signature(rng) for _ in range(3)]
+    stream = []
+    for _ in range(60):
+        like = originals[int(rng.integers(3))]
+        bands = rng.choice(6, size=int(rng.integers(1, 6)), replace=False)
+        stream.append(_signature(rng, like, [p for b in bands for p in _band(int(b))]))
+
+    def answers(vector_from: int) -> list[tuple[int, int]]:
+        index = NearDuplicateIndex(600, min_jaccard=0.5)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(neardup, "_VECTOR_FROM", vector_from)
+            return [index.observe("", f"u{i % 7}", i * 0.1, s) for i, s in enumerate(stream)]
+
+    assert answers(1) == answers(10**9)
