@@ -23,12 +23,16 @@ from monitor.bench.pipeline import paced_latencies, pipeline_rate
 from monitor.bench.stages import StageCosts, stage_costs
 from monitor.bench.synth import write_jsonl
 
-__all__ = ["BenchReport", "StagesReport", "run_bench", "run_stages"]
+__all__ = ["BenchReport", "NoPosts", "StagesReport", "run_bench", "run_stages"]
 
 #: The paced load of the latency phase, posts per second (issue 8).
 PACED_RATE = 5_000
 #: Most posts the latency phase replays (10 s at 5,000/s).
 PACED_POSTS = 50_000
+
+
+class NoPosts(ValueError):
+    """The file holds no line that decodes to a post: there is nothing to measure."""
 
 
 @dataclass(slots=True)
@@ -87,6 +91,8 @@ def run_bench(posts: int | None = None, file: Path | None = None,
     with _posts_file(posts, file, vocabulary, progress) as file:
         progress("floor: orjson + blank spaCy tokenizer")
         floor_posts, floor_cpu = _in_child(floor_rate, file)
+        if not floor_posts:
+            raise NoPosts(str(file))
         progress("pipeline: replay at max speed -> processor -> metrics -> archive")
         run = _in_child(pipeline_rate, file, rules, tagger_process)
         paced = min(floor_posts, PACED_POSTS)
@@ -135,6 +141,8 @@ def run_stages(posts: int | None = None, file: Path | None = None, rules: Path |
     with _posts_file(posts, file, vocabulary, progress) as file:
         progress("floor: orjson + blank spaCy tokenizer")
         floor_posts, floor_cpu = _in_child(floor_rate, file)
+        if not floor_posts:
+            raise NoPosts(str(file))
         progress("stages: decode, dedup, tag, moderate, metrics, archive, each timed alone")
         costs: StageCosts = _in_child(stage_costs, file, rules)
     return StagesReport(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from monitor.bench.report import PACED_RATE, StagesReport, run_bench, run_stages
+from monitor.bench.report import PACED_RATE, NoPosts, StagesReport, run_bench, run_stages
 from monitor.bench.synth import VOCABULARIES
 from monitor.cli import UsageError
 from monitor.runtime.tagger_process import wanted
@@ -50,20 +50,19 @@ def _bench(args: argparse.Namespace) -> int:
         raise UsageError(f"--file {args.file}: no such file; pass a JSONL file of posts")
     progress = (lambda _: None) if args.json else (
         lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
-    if args.stages:
-        if args.tagger_process:
-            raise UsageError("--stages times each stage in one process; drop --tagger-process")
-        stages = run_stages(args.posts, args.file, args.rules, progress=progress,
-                            vocabulary=args.vocabulary)
-        if stages.posts == 0:
-            raise UsageError(f"--file {args.file}: it holds no posts")
-        _print_stages(stages, args.json)
-        return 0
+    if args.stages and args.tagger_process:
+        raise UsageError("--stages times each stage in one process; drop --tagger-process")
     tagger_process = wanted(args.tagger_process)
-    report = run_bench(args.posts, args.file, args.rules, progress=progress,
-                       tagger_process=tagger_process, vocabulary=args.vocabulary)
-    if report.posts == 0:
-        raise UsageError(f"--file {args.file}: it holds no posts")
+    try:
+        if args.stages:
+            _print_stages(run_stages(args.posts, args.file, args.rules, progress=progress,
+                                     vocabulary=args.vocabulary), args.json)
+            return 0
+        report = run_bench(args.posts, args.file, args.rules, progress=progress,
+                           tagger_process=tagger_process, vocabulary=args.vocabulary)
+    except NoPosts:
+        raise UsageError(f"--file {args.file}: no line in it is a post (a JSON object with "
+                         "a text); pass a JSONL file of posts") from None
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(report.summary()) + b"\n")
         return 0

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from monitor.bench.floor import floor_rate
 from monitor.bench.synth import write_jsonl
 
@@ -50,6 +52,16 @@ def test_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     done = bench("--file", str(tmp_path / "nope.jsonl"), "--json")
     assert done.returncode == 2
     assert "nope.jsonl: no such file" in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("mode", [(), ("--stages",)], ids=["bench", "stages"])
+def test_a_file_without_a_post_is_a_usage_error(tmp_path: Path, mode: tuple[str, ...]) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(b'{"text": "cut off\n\n[1, 2]\n')
+    done = bench(*mode, "--file", str(path), "--json")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "broken.jsonl: no line in it is a post" in done.stderr
     assert done.stdout == ""
 
 
