@@ -84,15 +84,21 @@ def _posts_file(posts: int | None, file: Path | None, vocabulary: str,
         yield path
 
 
+def _floor(file: Path, progress: Callable[[str], None]) -> tuple[int, float]:
+    """The floor's (posts, CPU-seconds), in a fresh process; NoPosts if there are none."""
+    progress("floor: orjson + blank spaCy tokenizer")
+    posts, seconds = _in_child(floor_rate, file)
+    if not posts:
+        raise NoPosts(str(file))
+    return posts, seconds
+
+
 def run_bench(posts: int | None = None, file: Path | None = None,
               rules: Path | None = None, progress: Callable[[str], None] = lambda _: None,
               tagger_process: bool = False, vocabulary: str = "campaign") -> BenchReport:
     """Generate ``posts`` synthetic posts (or read ``file``) and measure every phase."""
     with _posts_file(posts, file, vocabulary, progress) as file:
-        progress("floor: orjson + blank spaCy tokenizer")
-        floor_posts, floor_cpu = _in_child(floor_rate, file)
-        if not floor_posts:
-            raise NoPosts(str(file))
+        floor_posts, floor_cpu = _floor(file, progress)
         progress("pipeline: replay at max speed -> processor -> metrics -> archive")
         run = _in_child(pipeline_rate, file, rules, tagger_process)
         paced = min(floor_posts, PACED_POSTS)
@@ -139,10 +145,7 @@ def run_stages(posts: int | None = None, file: Path | None = None, rules: Path |
                vocabulary: str = "campaign") -> StagesReport:
     """The floor and every pipeline stage alone, each phase in a fresh process."""
     with _posts_file(posts, file, vocabulary, progress) as file:
-        progress("floor: orjson + blank spaCy tokenizer")
-        floor_posts, floor_cpu = _in_child(floor_rate, file)
-        if not floor_posts:
-            raise NoPosts(str(file))
+        floor_posts, floor_cpu = _floor(file, progress)
         progress("stages: decode, dedup, tag, moderate, metrics, archive, each timed alone")
         costs: StageCosts = _in_child(stage_costs, file, rules)
     return StagesReport(
