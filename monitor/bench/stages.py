@@ -88,6 +88,7 @@ def stage_costs(path: Path, rules: Path | None = None) -> StageCosts:
                     rejected += 1
             for post in decoded:
                 metrics.record_received(post.source)
+            received = time.monotonic()  # the processing histogram's start, as if queued now
             t1 = clock()
             result, fresh = processor.admit(decoded)
             t2 = clock()
@@ -99,7 +100,7 @@ def stage_costs(path: Path, rules: Path | None = None) -> StageCosts:
             t3 = clock()
             result = processor.complete(result, fresh, tags, rs.name, rs.hash)
             t4 = clock()
-            metrics.record_tagged(result.tagged)
+            metrics.record_tagged(result.tagged, [received] * len(result.tagged))
             if result.duplicates:
                 metrics.record_duplicates(p.source for p in result.duplicates)
             t5 = clock()
