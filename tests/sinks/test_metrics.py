@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import __version__
@@ -25,7 +25,7 @@ from monitor.model import Flag, LabelScore, Post, TaggedPost, Tags
 from monitor.processor import Processor
 from monitor.runtime.local import LocalRuntime
 from monitor.runtime.progress import Progress
-from monitor.sinks.metrics import Metrics, parse_addr
+from monitor.sinks.metrics import Metrics, observe_all, parse_addr
 from monitor.sources.replay import ReplaySource
 from monitor.tagging import Tagger, load_tagger
 
@@ -48,6 +48,12 @@ def metrics(tagger: Tagger) -> Metrics:
 
 def exposition(metrics: Metrics) -> str:
     return generate_latest(metrics.registry).decode()
+
+
+def exposition_of(registry: CollectorRegistry) -> list[str]:
+    """The registry's exposition without its ``_created`` timestamps."""
+    return [line for line in generate_latest(registry).decode().splitlines()
+            if "_created" not in line]
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float | None:
@@ -134,9 +140,8 @@ def test_the_exposition_after_a_known_series_of_events(
     metrics.queue_depth.set(7)
     metrics.source_up.labels("bluesky").set(1)
 
-    text = exposition(metrics).replace(__version__, "VERSION")
-    kept = [line for line in text.splitlines() if "_created" not in line]
-    golden(GOLDEN, kept)
+    golden(GOLDEN, [line.replace(__version__, "VERSION")
+                    for line in exposition_of(metrics.registry)])
 
 
 # -- bounded labels ----------------------------------------------------------------
@@ -250,6 +255,26 @@ def test_processing_and_lag_histograms(tagger: Tagger, metrics: Metrics) -> None
     assert value(metrics, "social_processing_seconds_bucket", le="0.25") == 2
     assert value(metrics, "social_ingest_lag_seconds_sum") == 30 + 29  # posts at +0 s and +1 s
     assert value(metrics, "social_ingest_lag_seconds_bucket", le="30.0") == 2
+
+
+@pytest.mark.parametrize("amounts", [
+    [0.0, 0.5, 1.0, 10.0, 3600.0, 86400.0, 1e12],  # on the bounds: `<=` puts them in that bucket
+    [0.3, 0.3, 45.0, 0.0001, 700.0, 2.5e6, float("inf")],
+    [float("nan"), 5.0],  # observe adds NaN to the sum and to no bucket
+    [],
+], ids=["bounds", "spread", "nan", "none"])
+def test_observing_a_batch_exposes_what_observing_each_amount_does(amounts: list[float]) -> None:
+    def histogram() -> tuple[CollectorRegistry, Histogram]:
+        registry = CollectorRegistry()
+        return registry, Histogram("lag_seconds", "lag", buckets=(0.5, 1, 10, 3600, 86400),
+                                   registry=registry)
+
+    one_by_one, each = histogram()
+    for amount in amounts:
+        each.observe(amount)
+    batched, batch = histogram()
+    observe_all(batch, amounts)
+    assert exposition_of(batched) == exposition_of(one_by_one)
 
 
 # -- serving ---------------------------------------------------------------------
