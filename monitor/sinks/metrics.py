@@ -83,7 +83,8 @@ class Metrics:
         r = self.registry
         # _langs, _rules and _labels: the ruleset's bounded label sets, set by set_ruleset()
         self._reasons = frozenset(REJECT_REASONS) | {_PROCESSING_ERROR}
-        self._seen_sources: set[str] = set()
+        #: source label -> its received counter, looked up once (labels() is ~0.75 us a post)
+        self._received: dict[str, Any] = {}
         self.received = Counter("social_posts_received", "Posts and records received from sources.",
                                 ["source"], registry=r)
         self.rejected = Counter("social_posts_rejected", "Records refused at the edge, by reason.",
@@ -160,9 +161,8 @@ class Metrics:
     def _source(self, name: str) -> str:
         """Bound the label, and create a new source's series at zero so rates start clean."""
         label = platform_label(name)
-        if label not in self._seen_sources:
-            self._seen_sources.add(label)
-            self.received.labels(label)
+        if label not in self._received:
+            self._received[label] = self.received.labels(label)
             self.duplicate.labels(label)
             self.archived.labels(label)
             for lang in sorted(self._langs):
@@ -181,11 +181,11 @@ class Metrics:
     # -- events ---------------------------------------------------------------
 
     def record_received(self, source: str, count: int = 1) -> None:
-        self.received.labels(self._source(source)).inc(count)
+        self._received[self._source(source)].inc(count)
 
     def record_rejected(self, source: str, reason: str) -> None:
         label = self._source(source)
-        self.received.labels(label).inc()
+        self._received[label].inc()
         self.rejected.labels(label, reason if reason in self._reasons else "other").inc()
 
     def record_source_up(self, source: str, up: bool) -> None:
