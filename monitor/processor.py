@@ -121,12 +121,17 @@ class Processor:
         result, fresh = self.admit(posts)
         if not fresh:
             return result
+        return self.complete(result, fresh, *self.tag(fresh))
+
+    def tag(self, fresh: Sequence[Post]) -> tuple[Sequence[Tags | None], str, str]:
+        """Step two of :meth:`process`, here: the tags (None: a post that could not be
+        tagged) and the name and hash of the ruleset that gave them."""
         self.refresh_step(FORCED_STEP_SECONDS)
         tagger = self.tagger  # one ruleset for the whole batch, even if swapped meanwhile
         tagged = tag_isolated(tagger, [(p.text, p.lang, p.hashtags) for p in fresh],
                               [p.id for p in fresh])
         self.refresh.counted(tagger, len(fresh))
-        return self.complete(result, fresh, tagged, tagger.ruleset.name, tagger.ruleset.hash)
+        return tagged, tagger.ruleset.name, tagger.ruleset.hash
 
     def refresh_step(self, budget: float) -> None:
         """Build some of a pending tagger refresh (about ``budget`` seconds), swapping it in

@@ -128,7 +128,6 @@ class StagesReport:
     floor_us_per_post: float
     stages_us_per_post: dict[str, float]
     rejected: int
-    archived: int
 
     @property
     def total_us_per_post(self) -> float:
@@ -153,5 +152,4 @@ def run_stages(posts: int | None = None, file: Path | None = None, rules: Path |
         floor_us_per_post=round(floor_cpu / max(1, floor_posts) * 1e6, 2),
         stages_us_per_post={k: round(v, 2) for k, v in costs.us_per_post().items()},
         rejected=costs.rejected,
-        archived=costs.archived,
     )

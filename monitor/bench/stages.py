@@ -21,11 +21,10 @@ from monitor.codec import DecodeError, decode_post
 from monitor.memory import tune_for_streams
 from monitor.model import Post
 from monitor.moderation.moderator import Moderator
-from monitor.processor import Processor, tag_isolated
+from monitor.processor import Processor
 from monitor.sinks.archive import ArchiveWriter
 from monitor.sinks.metrics import Metrics
 from monitor.tagging import default_rules_path, load_ruleset
-from monitor.tagging.refresh import FORCED_STEP_SECONDS
 
 __all__ = ["STAGES", "StageCosts", "stage_costs"]
 
@@ -92,13 +91,9 @@ def stage_costs(path: Path, rules: Path | None = None) -> StageCosts:
             t1 = clock()
             result, fresh = processor.admit(decoded)
             t2 = clock()
-            processor.refresh_step(FORCED_STEP_SECONDS)
-            current = processor.tagger
-            tags = tag_isolated(current, [(p.text, p.lang, p.hashtags) for p in fresh],
-                                [p.id for p in fresh])
-            processor.refresh.counted(current, len(fresh))
+            tagged = processor.tag(fresh) if fresh else ([], rs.name, rs.hash)
             t3 = clock()
-            result = processor.complete(result, fresh, tags, rs.name, rs.hash)
+            result = processor.complete(result, fresh, *tagged)
             t4 = clock()
             metrics.record_tagged(result.tagged, [received] * len(result.tagged))
             if result.duplicates:

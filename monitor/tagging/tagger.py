@@ -161,10 +161,6 @@ class Tagger:
         """
         return Tagger((yield from fresh_pipelines_steps(self.compiled, languages)))
 
-    def vocabulary_size(self) -> int:
-        """Lexemes in its pipelines' vocabularies."""
-        return sum(len(pipe.nlp.vocab) for pipe in self.compiled.pipelines.values())
-
     def vocabulary_growth(self) -> dict[str, int]:
         """Lexemes each language's vocabulary gained since it was built: what a refresh frees."""
         return {code: len(pipe.nlp.vocab) - pipe.built_size
