@@ -24,7 +24,7 @@ from monitor.tagging.lemmas import LemmaForms, forms_for, has_lemma_table
 from monitor.tagging.regexscan import RegexScan
 from monitor.tagging.ruleset import LanguageConfig, Problem, Rule, Ruleset, RulesetError
 
-__all__ = ["TERM_KEY", "CompiledRuleset", "LanguagePipeline", "Steps", "compile_ruleset",
+__all__ = ["NEGATION_KEY", "TERM_KEY", "CompiledRuleset", "LanguagePipeline", "Steps", "compile_ruleset",
            "fresh_pipelines_steps", "run_steps"]
 
 _T = TypeVar("_T")
@@ -33,6 +33,8 @@ Steps = Generator[None, None, _T]
 
 #: Match key of the campaign's core terms inside each PhraseMatcher.
 TERM_KEY = "__campaign_term__"
+#: Match key of the language's negation cues inside each PhraseMatcher.
+NEGATION_KEY = "__negation__"
 #: Most surface variants one lemma phrase may expand to.
 MAX_LEMMA_VARIANTS = 256
 #: Memory budget of one compiled regex (RE2 refuses larger programs).
@@ -67,6 +69,8 @@ class LanguagePipeline:
     #: spaCy string hash of a match key -> index into CompiledRuleset.rules
     keys: dict[int, int] = field(default_factory=dict)
     term_key: int = 0
+    #: match key of the negation cues (0: the language has none)
+    negation_key: int = 0
     #: lexemes in the vocabulary once built: what the stream's words add is the rest
     built_size: int = 0
 
@@ -286,6 +290,13 @@ class _Compiler:
         if self.rs.campaign.terms:
             pipe.term_key = nlp.vocab.strings.add(TERM_KEY)
             pipe.phrases.add(TERM_KEY, list(nlp.tokenizer.pipe(self.rs.campaign.terms)))
+        # A cue is one token whose lower case is the cue (the tagger's negation window):
+        # one-token patterns, not tokenized ("n't" stays whole), so the matcher finds exactly
+        # those tokens, in the pass it makes anyway
+        cues = sorted(w for w in conf.negations if w and w == w.lower())
+        if cues:
+            pipe.negation_key = nlp.vocab.strings.add(NEGATION_KEY)
+            pipe.phrases.add(NEGATION_KEY, [Doc(nlp.vocab, words=[w]) for w in cues])
         _keep_lexeme_attrs(nlp, {attr for patterns in token_patterns.values()
                                  for pattern in patterns for spec in pattern for attr in spec})
         pipe.built_size = len(nlp.vocab)

@@ -106,8 +106,10 @@ class Tagger:
         self._rule_ids = [r.id for r in compiled.rules]
         self._campaign_tags = rs.campaign.hashtags
         self._relevance = rs.campaign.relevance
-        #: rules whose hit needs its span to count: negation and quotes look at it
+        #: rules whose hit needs its span to count: negation and quotes look at it; in a
+        #: post without a negation cue, only quotes do
         self._needs_span = [r.negation or r.quoted == "drop" for r in compiled.rules]
+        self._needs_quote_span = [r.quoted == "drop" for r in compiled.rules]
         #: the hit of a rule that counts wherever it matched (immutable, so shared)
         self._bare_hits = [Hit(r, 0, 0, "") for r in compiled.rules]
 
@@ -194,6 +196,12 @@ class Tagger:
         unplaced: dict[int, Any] = {}
         term_seen = False
         other = lang == OTHER
+        if phrases is None:
+            phrases = pipe.phrases(doc)
+        # where the negation cues are (token positions): the phrase matcher found them
+        cues = [s for match_id, s, _ in phrases if match_id == pipe.negation_key] \
+            if pipe.negation_key else []
+        window = pipe.config.negation_window
 
         def consider(index: int, start_tok: int, end_tok: int, start: int, end: int) -> None:
             nonlocal quotes
@@ -201,7 +209,7 @@ class Tagger:
             if other and rule.languages is not None:
                 return
             why = ""
-            if rule.negation and start_tok > 0 and self._negated(pipe, doc, start_tok):
+            if rule.negation and cues and any(start_tok - window <= c < start_tok for c in cues):
                 why = "negated"
             elif rule.quoted == "drop":
                 if quotes is None:
@@ -215,10 +223,14 @@ class Tagger:
             else:
                 fired[index] = hit
 
-        needs_span, bare = self._needs_span, self._bare_hits
-        for match_id, s, e in (pipe.phrases(doc) if phrases is None else phrases):
+        # without a cue no hit is negated: a rule needs its span only for quotes
+        needs_span = self._needs_span if cues else self._needs_quote_span
+        bare = self._bare_hits
+        for match_id, s, e in phrases:
             if match_id == pipe.term_key:
                 term_seen = True
+                continue
+            if match_id == pipe.negation_key:
                 continue
             index = pipe.keys[match_id]
             if index in fired:
@@ -240,7 +252,8 @@ class Tagger:
             if found is None:
                 found = self.compiled.regex_set.match(text)
             if found:
-                self._regex_hits(found, doc, text, lang, fired, consider, explain, unplaced)
+                self._regex_hits(found, doc, text, lang, fired, consider, explain, unplaced,
+                                 needs_span)
         hashtags = {t.lstrip("#＃").lower() for t in platform_tags}
         hashtags.update(extract_hashtags(text))
         for tag in hashtags:
@@ -251,18 +264,11 @@ class Tagger:
         return self._decide(doc, text, lang, fired, dropped, term_seen, marker, hashtags,
                             explain, unplaced)
 
-    def _negated(self, pipe: LanguagePipeline, doc: Doc, start_tok: int) -> bool:
-        negations = pipe.config.negations
-        if not negations:
-            return False
-        window = doc[max(0, start_tok - pipe.config.negation_window):start_tok]
-        return any(t.lower_ in negations for t in window)
-
     def _regex_hits(self, found: Sequence[int], doc: Doc, text: str, lang: str,
                     fired: dict[int, Hit], consider: object, explain: bool,
-                    unplaced: dict[int, Any]) -> None:
+                    unplaced: dict[int, Any], needs_span: list[bool]) -> None:
         """``found``: the positions of the patterns that match (RegexScan)."""
-        regexes, rules, needs_span = self.compiled.regexes, self.compiled.rules, self._needs_span
+        regexes, rules = self.compiled.regexes, self.compiled.rules
         # A pattern may serve several rules: gather each rule's matching patterns, then
         # take the rules in order and each rule's patterns in the order it lists them.
         per_rule: dict[int, list[tuple[int, Any]]] = {}

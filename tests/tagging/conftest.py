@@ -27,6 +27,12 @@ def rulesets() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shipped_tagger() -> Tagger:
+    """The shipped keep4o rules (rules/keep4o)."""
+    return load_tagger()
+
+
+@pytest.fixture(scope="session")
 def demo_tagger() -> Tagger:
     return load_tagger(RULESETS / "demo")
 

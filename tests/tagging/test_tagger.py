@@ -6,10 +6,17 @@ and says what the rule language promises for them.
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
+import orjson
 import pytest
 
+from monitor.bench.synth import open_vocabulary_posts, synthetic_posts
 from monitor.model import Flag, LabelScore
 from monitor.tagging import Tagger
+
+SAMPLES = Path(__file__).parents[2] / "samples" / "stream.jsonl"
 
 
 def labels(scores: tuple[LabelScore, ...]) -> list[str]:
@@ -156,6 +163,43 @@ def test_negation_in_chinese(demo_tagger: Tagger) -> None:
 
 def test_without_negation_cues_nothing_is_negated(minimal_tagger: Tagger) -> None:
     assert labels(minimal_tagger.tag("I don't miss 4o").themes) == ["grief"]
+
+
+def test_the_phrase_matcher_finds_exactly_the_tokens_that_are_negation_cues(
+        shipped_tagger: Tagger) -> None:
+    # the tagger reads cue positions from the phrase matcher's pass; the window's definition
+    # is "a token whose lower case is a cue"
+    texts = [*_stream_texts(), "NOT, n't, Nicht... jamás NADIE no-one cannot", "我不想念4o"]
+    for code, pipe in shipped_tagger.compiled.pipelines.items():
+        for text in texts:
+            doc = pipe.nlp.make_doc(text)
+            cues = [s for key, s, _ in pipe.phrases(doc) if key == pipe.negation_key]
+
+            assert cues == [i for i, t in enumerate(doc) if t.lower_ in pipe.config.negations], \
+                (code, text)
+
+
+def test_the_stream_is_tagged_as_explain_tags_it(shipped_tagger: Tagger) -> None:
+    # explain() looks every hit's place up; the stream skips that where it cannot matter
+    # (a rule that counts anywhere, a post without a negation cue)
+    items = [(text, None, ()) for text in _stream_texts()]
+
+    assert shipped_tagger.tag_batch(items) == [shipped_tagger.explain(text).tags
+                                               for text, _, _ in items]
+
+
+def _stream_texts() -> list[str]:
+    """Posts from samples/, the benchmark's campaign and open streams, and negated variants."""
+    real = [orjson.loads(line)["text"] for line in SAMPLES.open("rb")][:1_500]
+    campaign = [p["text"] for p in synthetic_posts(1_500, seed=11)]
+    open_stream = [p["text"] for p in open_vocabulary_posts(500, seed=11)]
+    rng = random.Random(1203)
+    negated = []
+    for text in real[:500] + campaign[:500]:
+        words = text.split(" ")
+        words.insert(rng.randrange(len(words) + 1), rng.choice(["not", "never", "no", "NOT"]))
+        negated.append(" ".join(words))
+    return real + campaign + open_stream + negated
 
 
 @pytest.mark.parametrize(
