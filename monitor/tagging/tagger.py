@@ -91,16 +91,21 @@ class Tagger:
         self.ruleset = rs
         self._langs = frozenset(rs.languages)
         self._labels = list(rs.labels.values())
-        self._label_index = {label.id: i for i, label in enumerate(self._labels)}
-        self._rule_label = [self._label_index[r.label] for r in compiled.rules]
+        self._label_ids = [label.id for label in self._labels]
+        self._label_layers = [label.layer for label in self._labels]
+        self._label_shadow = [label.shadow for label in self._labels]
+        label_index = {label.id: i for i, label in enumerate(self._labels)}
         self._thresholds = [rs.threshold(label) for label in self._labels]
+        #: per rule, what scoring reads: (label position, scored with the hits (not a
+        #: relevance rule), exclusion, shadow, weight, id)
+        self._plan = [(label_index[r.label], r.kind != "relevance_below", r.exclusion, r.shadow,
+                       r.weight, r.id) for r in compiled.rules]
         order: dict[str, int] = {}
         for scoring in rs.scoring.values():
             for pos, name in enumerate(scoring.order):
                 order[name] = pos
-        #: label id -> its tiebreak among equal scores: the scoring order, then the id
-        self._tiebreak = {label.id: (order.get(label.id, len(order)), label.id)
-                          for label in self._labels}
+        #: label position -> its tiebreak among equal scores: the scoring order, then the id
+        self._tiebreak = [(order.get(label.id, len(order)), label.id) for label in self._labels]
         self._limits = {layer: rs.scoring[layer].max for layer in _LAYERS
                         if layer in rs.scoring}
         self._rule_ids = [r.id for r in compiled.rules]
@@ -312,92 +317,111 @@ class Tagger:
     def _decide(self, doc: Doc, text: str, lang: str, fired: dict[int, Hit], dropped: list[Hit],
                 term_seen: bool, marker: bool, hashtags: set[str],
                 explain: bool = True, unplaced: dict[int, Any] | None = None) -> Explanation:
-        rules, rule_label = self.compiled.rules, self._rule_label
-        labels, thresholds = self._labels, self._thresholds
-        decisions: dict[int, Decision] = {}
-        for index, hit in fired.items():
-            rule = hit.rule
-            if rule.kind == "relevance_below":
+        plan = self._plan
+        #: label position -> [score, shadow score, rules, shadow rules, excluded by] (a
+        #: Decision without its label and threshold: one is built for explain() only)
+        scores: dict[int, list[Any]] = {}
+        for index in fired:
+            label_pos, scored, exclusion, shadow, weight, rule_id = plan[index]
+            if not scored:
                 continue
-            label_pos = rule_label[index]
-            d = decisions.get(label_pos)
-            if d is None:
-                d = decisions[label_pos] = Decision(labels[label_pos], thresholds[label_pos])
-            if rule.exclusion:
-                if not rule.shadow and d.excluded_by is None:
-                    d.excluded_by = rule.id
+            score = scores.get(label_pos)
+            if score is None:
+                score = scores[label_pos] = [0.0, 0.0, [], [], None]
+            if exclusion:
+                if not shadow and score[4] is None:
+                    score[4] = rule_id
                 continue
-            d.shadow_score += rule.weight
-            if rule.shadow:
-                d.shadow_rules.append(rule.id)
+            score[1] += weight
+            if shadow:
+                score[3].append(rule_id)
             else:
-                d.score += rule.weight
-                d.rules.append(rule.id)
-        passing: dict[str, list[Decision]] = {}
-        for d in decisions.values():
-            if d.passes:
-                passing.setdefault(d.label.layer, []).append(d)
-        themes = self._top("theme", passing.get("theme"))
-        claims = self._top("claim", passing.get("claim"))
-        reasons = self._top("reason", passing.get("reason"))
+                score[0] += weight
+                score[2].append(rule_id)
+        passes = self._passes
+        passing: dict[str, list[int]] = {}
+        layers = self._label_layers
+        for label_pos, score in scores.items():
+            if passes(label_pos, score):
+                passing.setdefault(layers[label_pos], []).append(label_pos)
+        themes = self._top("theme", passing.get("theme"), scores)
+        claims = self._top("claim", passing.get("claim"), scores)
+        reasons = self._top("reason", passing.get("reason"), scores)
         w = self._relevance
         campaign_tag = bool(hashtags & self._campaign_tags)
         relevance = (w["label"] * bool(themes or claims or reasons) + w["term"] * term_seen
                      + w["hashtag"] * campaign_tag)
-        for index in self.compiled.relevance_rules:
-            rule = rules[index]
-            if marker and relevance < float(rule.values[0]) and rule.applies_to(lang):
-                hit = Hit(rule, 0, 0, f"relevance {relevance:.2f} < {rule.values[0]}")
-                fired[index] = hit
-                label_pos = rule_label[index]
-                d = decisions.get(label_pos)
-                if d is None:
-                    d = decisions[label_pos] = Decision(labels[label_pos], thresholds[label_pos])
-                d.shadow_score += rule.weight
-                if rule.shadow:
-                    d.shadow_rules.append(rule.id)
-                else:
-                    d.score += rule.weight
-                    d.rules.append(rule.id)
-        flags = tuple(self._flag(d, fired, doc, text, unplaced) for d in decisions.values()
-                      if d.label.layer == "flag" and d.passes)
-        shadow = tuple(LabelScore(d.label.id, d.shadow_score, tuple(d.rules + d.shadow_rules))
-                       for d in decisions.values() if d.shadow_passes)
-        rule_ids = self._rule_ids
+        if marker:
+            rules = self.compiled.rules
+            for index in self.compiled.relevance_rules:
+                rule = rules[index]
+                if relevance < float(rule.values[0]) and rule.applies_to(lang):
+                    fired[index] = Hit(rule, 0, 0, f"relevance {relevance:.2f} < {rule.values[0]}")
+                    label_pos, _, _, shadow, weight, rule_id = plan[index]
+                    score = scores.get(label_pos)
+                    if score is None:
+                        score = scores[label_pos] = [0.0, 0.0, [], [], None]
+                    score[1] += weight
+                    if shadow:
+                        score[3].append(rule_id)
+                    else:
+                        score[0] += weight
+                        score[2].append(rule_id)
+        label_ids, thresholds = self._label_ids, self._thresholds
+        flags: list[Flag] = []
+        shadows: list[LabelScore] = []
+        for label_pos, score in scores.items():
+            if passes(label_pos, score):
+                if layers[label_pos] == "flag":
+                    flags.append(self._flag(label_pos, fired, doc, text, unplaced))
+            elif score[4] is None and score[1] >= thresholds[label_pos]:  # shadow_passes
+                shadows.append(LabelScore(label_ids[label_pos], score[1],
+                                          tuple(score[2] + score[3])))
         tags = Tags(
             lang=lang,
             themes=themes,
             claim=claims[0] if claims else None,
             reasons=reasons,
-            flags=flags,
+            flags=tuple(flags),
             relevance=round(relevance, 4),
-            shadow=shadow,
-            rule_hits=tuple(rule_ids[i] for i in fired),
+            shadow=tuple(shadows),
+            rule_hits=tuple(map(self._rule_ids.__getitem__, fired)),
         )
         if not explain:  # tag_batch reads only the tags
             return Explanation(text, lang, tags, [], {}, relevance, marker)
         hits = list(fired.values()) + dropped
-        return Explanation(text, lang, tags, hits,
-                           {d.label.id: d for d in decisions.values()}, relevance, marker)
+        decisions = {label_ids[pos]: Decision(self._labels[pos], thresholds[pos], *score)
+                     for pos, score in scores.items()}
+        return Explanation(text, lang, tags, hits, decisions, relevance, marker)
 
-    def _top(self, layer: str, passing: list[Decision] | None) -> tuple[LabelScore, ...]:
+    def _passes(self, label_pos: int, score: list[Any]) -> bool:
+        """Decision.passes on a plain score."""
+        return (score[4] is None and score[0] >= self._thresholds[label_pos]
+                and not self._label_shadow[label_pos])
+
+    def _top(self, layer: str, passing: list[int] | None,
+             scores: dict[int, list[Any]]) -> tuple[LabelScore, ...]:
         """The layer's passing labels, best first, cut at the layer's maximum."""
         if not passing:
             return ()
         if len(passing) > 1:
             tiebreak = self._tiebreak
-            passing.sort(key=lambda d: (-d.score, tiebreak[d.label.id]))
+            passing.sort(key=lambda pos: (-scores[pos][0], tiebreak[pos]))
             limit = self._limits.get(layer)
             if limit:
                 del passing[limit:]
-        return tuple(LabelScore(d.label.id, d.score, tuple(d.rules)) for d in passing)
+        label_ids = self._label_ids
+        return tuple(LabelScore(label_ids[pos], scores[pos][0], tuple(scores[pos][2]))
+                     for pos in passing)
 
-    def _flag(self, d: Decision, fired: dict[int, Hit], doc: Doc, text: str,
+    def _flag(self, label_pos: int, fired: dict[int, Hit], doc: Doc, text: str,
               unplaced: dict[int, Any] | None) -> Flag:
+        plan = self._plan
         hits = [(i, h) for i, h in fired.items()
-                if h.rule.label == d.label.id and not h.rule.exclusion and not h.rule.shadow]
+                if plan[i][0] == label_pos and not plan[i][2] and not plan[i][3]]
         index, top = max(hits, key=lambda ih: ih[1].rule.weight)
-        severity = max((h.rule.severity or d.label.severity or "low" for _, h in hits),
+        label = self._labels[label_pos]
+        severity = max((h.rule.severity or label.severity or "low" for _, h in hits),
                        key=_SEVERITY_RANK.__getitem__)
         evidence = top.evidence
         if unplaced and index in unplaced:  # what consider() would have kept
@@ -408,4 +432,4 @@ class Tagger:
             else:  # the same first match the second search would find
                 m = where.search(text)
                 evidence = text[m.start():m.end()][:_EVIDENCE_CHARS]
-        return Flag(d.label.id, severity, top.rule.id, evidence)
+        return Flag(label.id, severity, top.rule.id, evidence)
