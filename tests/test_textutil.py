@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor import textutil
-from monitor.textutil import extract_hashtags, extract_links
+from monitor.textutil import break_symbol_runs, extract_hashtags, extract_links
 
 
 def test_links_with_a_scheme_come_first_then_bare_domains_given_one() -> None:
@@ -59,3 +59,19 @@ def test_hashtag_and_link_patterns_find_what_their_definitions_find(text: str) -
         m.span() for m in HASHTAG.finditer(text)]
     assert [m.span() for m in textutil._LINK.finditer(text)] == [
         m.span() for m in LINK.finditer(text)]
+
+
+_SYMBOLS = st.lists(st.sampled_from(
+    [*"a9_ .!?#…—«»、。「", "é", "ß", "中", "٣", "🔥", "👍🏽", "\u00a0", "\u3000", "\x0b", "\x1c",
+     "\u2028", "\ud800", "!" * 8, "🔥" * 9, "。" * 5]), max_size=40).map("".join)
+
+
+@settings(max_examples=3000, derandomize=True)
+@given(text=_SYMBOLS)
+def test_symbol_runs_are_broken_as_the_definition_says(text: str) -> None:
+    # the definition: every 17th character of a run of 17 or more [^\w\s] becomes a space
+    expected = textutil._SYMBOL_RUN.sub(lambda m: "".join(
+        " " if i % 17 == 16 else c for i, c in enumerate(m.group(0))), text)
+
+    assert break_symbol_runs(text) == expected
+    assert len(break_symbol_runs(text)) == len(text)
