@@ -68,6 +68,18 @@ def test_the_one_pass_word_set_is_the_normalized_texts_words(text: str) -> None:
     assert dedup_words(text) == three_pass_words(text)
 
 
+#: ASCII only: dedup_words reads those words with a plain character set
+_ASCII_SPAMMY = st.lists(st.sampled_from(
+    [*"aZ9_#@./:-'! \n\t\x0b\x1c~^`", "https://", "www.", ".com", "GPT", "x.io/p", "Keep4o"]),
+    max_size=30).map("".join)
+
+
+@settings(max_examples=2000, derandomize=True)
+@given(text=_ASCII_SPAMMY)
+def test_an_ascii_texts_word_set_is_its_normalized_words(text: str) -> None:
+    assert dedup_words(text) == three_pass_words(text)
+
+
 @pytest.mark.parametrize("variant", list(VARIANTS.values()), ids=list(VARIANTS))
 def test_a_variant_joins_the_cluster_of_the_original(variant: str) -> None:
     index = NearDuplicateIndex(600)
