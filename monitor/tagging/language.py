@@ -20,6 +20,8 @@ _KANA = re.compile(r"[\u3040-\u30ff]")
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _WORD = re.compile(r"\b[^\W\d_]+\b")  # whole words only: the "o" of "4o" is not a word
+#: the same on lower-case ASCII: a plain character set (re looks up no Unicode category)
+_ASCII_WORD = re.compile(r"\b[a-z]+\b")
 
 #: A few frequent, mostly unambiguous function words per Latin-script language.
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
@@ -46,14 +48,17 @@ def detect_language(text: str, candidates: Collection[str] = ()) -> str | None:
     every known language votes, so Spanish text in an en-only ruleset is
     recognized as Spanish (and tagged as ``other``), not as English.
     """
-    sample = text[:400]
-    if _KANA.search(sample):
-        return "ja"
-    if _HANGUL.search(sample):
-        return "ko"
-    if _HAN.search(sample):
-        return "zh"
-    words = _WORD.findall(sample.lower())
+    sample = text[:400].lower()
+    if sample.isascii():  # no script to see: function words alone (~2x faster)
+        words = _ASCII_WORD.findall(sample)
+    else:
+        if _KANA.search(sample):
+            return "ja"
+        if _HANGUL.search(sample):
+            return "ko"
+        if _HAN.search(sample):
+            return "zh"
+        words = _WORD.findall(sample)
     best, best_hits = None, 0
     for lang, vocab in _FUNCTION_WORDS.items():  # all of them: an unconfigured one means OTHER
         hits = sum(1 for w in words if w in vocab)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from monitor.tagging import language
 from monitor.tagging.language import OTHER, detect_language, normalize_lang, resolve_language
 
 CONFIGURED = ("en", "zh", "ja")
@@ -59,3 +62,12 @@ def test_the_campaign_term_4o_is_not_a_portuguese_word() -> None:
     text = "Bring back 4o! 4o is irreplaceable"
 
     assert resolve_language(None, text, ("en", "pt"), "en") == "en"
+
+
+@settings(max_examples=2000, derandomize=True)
+@given(text=st.lists(st.sampled_from(["the", "IS", "der", "4o", "o", "_", "é", "x9", " ", "'",
+                                      "don't", "-", "\n", "Le", "que"]), max_size=20).map("".join))
+def test_ascii_words_are_the_words_the_unicode_pattern_finds(text: str) -> None:
+    lowered = text.lower()
+    if lowered.isascii():
+        assert language._ASCII_WORD.findall(lowered) == language._WORD.findall(lowered)
