@@ -317,27 +317,10 @@ class Tagger:
     def _decide(self, doc: Doc, text: str, lang: str, fired: dict[int, Hit], dropped: list[Hit],
                 term_seen: bool, marker: bool, hashtags: set[str],
                 explain: bool = True, unplaced: dict[int, Any] | None = None) -> Explanation:
-        plan = self._plan
         #: label position -> [score, shadow score, rules, shadow rules, excluded by] (a
         #: Decision without its label and threshold: one is built for explain() only)
         scores: dict[int, list[Any]] = {}
-        for index in fired:
-            label_pos, scored, exclusion, shadow, weight, rule_id = plan[index]
-            if not scored:
-                continue
-            score = scores.get(label_pos)
-            if score is None:
-                score = scores[label_pos] = [0.0, 0.0, [], [], None]
-            if exclusion:
-                if not shadow and score[4] is None:
-                    score[4] = rule_id
-                continue
-            score[1] += weight
-            if shadow:
-                score[3].append(rule_id)
-            else:
-                score[0] += weight
-                score[2].append(rule_id)
+        self._sum(scores, fired)
         passes = self._passes
         passing: dict[str, list[int]] = {}
         layers = self._label_layers
@@ -357,16 +340,7 @@ class Tagger:
                 rule = rules[index]
                 if relevance < float(rule.values[0]) and rule.applies_to(lang):
                     fired[index] = Hit(rule, 0, 0, f"relevance {relevance:.2f} < {rule.values[0]}")
-                    label_pos, _, _, shadow, weight, rule_id = plan[index]
-                    score = scores.get(label_pos)
-                    if score is None:
-                        score = scores[label_pos] = [0.0, 0.0, [], [], None]
-                    score[1] += weight
-                    if shadow:
-                        score[3].append(rule_id)
-                    else:
-                        score[0] += weight
-                        score[2].append(rule_id)
+                    self._sum(scores, (index,), relevance=True)
         label_ids, thresholds = self._label_ids, self._thresholds
         flags: list[Flag] = []
         shadows: list[LabelScore] = []
@@ -393,6 +367,29 @@ class Tagger:
         decisions = {label_ids[pos]: Decision(self._labels[pos], thresholds[pos], *score)
                      for pos, score in scores.items()}
         return Explanation(text, lang, tags, hits, decisions, relevance, marker)
+
+    def _sum(self, scores: dict[int, list[Any]], indices: Iterable[int], *,
+             relevance: bool = False) -> None:
+        """Add the rules' weights to their labels' scores. ``relevance``: the rules that
+        compare relevance, which count only once the other hits have given it."""
+        plan = self._plan
+        for index in indices:
+            label_pos, scored, exclusion, shadow, weight, rule_id = plan[index]
+            if scored == relevance:
+                continue
+            score = scores.get(label_pos)
+            if score is None:
+                score = scores[label_pos] = [0.0, 0.0, [], [], None]
+            if exclusion and not relevance:  # (a relevance rule counts even under exclude)
+                if not shadow and score[4] is None:
+                    score[4] = rule_id
+                continue
+            score[1] += weight
+            if shadow:
+                score[3].append(rule_id)
+            else:
+                score[0] += weight
+                score[2].append(rule_id)
 
     def _passes(self, label_pos: int, score: list[Any]) -> bool:
         """Decision.passes on a plain score."""
