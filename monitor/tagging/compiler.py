@@ -24,8 +24,8 @@ from monitor.tagging.lemmas import LemmaForms, forms_for, has_lemma_table
 from monitor.tagging.regexscan import RegexScan
 from monitor.tagging.ruleset import LanguageConfig, Problem, Rule, Ruleset, RulesetError
 
-__all__ = ["NEGATION_KEY", "TERM_KEY", "CompiledRuleset", "LanguagePipeline", "Steps", "compile_ruleset",
-           "fresh_pipelines_steps", "run_steps"]
+__all__ = ["NEGATION_KEY", "TERM_KEY", "CompiledRuleset", "LanguagePipeline", "Steps",
+           "compile_ruleset", "fresh_pipelines_steps", "run_steps"]
 
 _T = TypeVar("_T")
 #: a build done a step at a time (each ``next`` a few milliseconds); returns its result
