@@ -65,9 +65,9 @@ def test_the_campaign_term_4o_is_not_a_portuguese_word() -> None:
 
 
 @settings(max_examples=2000, derandomize=True)
-@given(text=st.lists(st.sampled_from(["the", "IS", "der", "4o", "o", "_", "é", "x9", " ", "'",
+@given(text=st.lists(st.sampled_from(["the", "IS", "der", "4o", "o", "_", "x9", " ", "'",
                                       "don't", "-", "\n", "Le", "que"]), max_size=20).map("".join))
 def test_ascii_words_are_the_words_the_unicode_pattern_finds(text: str) -> None:
     lowered = text.lower()
-    if lowered.isascii():
-        assert language._ASCII_WORD.findall(lowered) == language._WORD.findall(lowered)
+
+    assert language._ASCII_WORD.findall(lowered) == language._WORD.findall(lowered)

@@ -1,7 +1,8 @@
 """monitor.tagging.tagger: weighted hits, thresholds, tiebreaks, drops, flags, reasons kept.
 
 Each test tags a few plain sentences with a fixture ruleset (see conftest.py)
-and says what the rule language promises for them.
+and says what the rule language promises for them; two hold the streaming
+path's shortcuts to explain() on the shipped rules over a few thousand posts.
 """
 
 from __future__ import annotations
