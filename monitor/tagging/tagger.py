@@ -61,12 +61,24 @@ class Decision:
     @property
     def passes(self) -> bool:
         """Whether the label would be given, ignoring the layer's maximum."""
-        return self.excluded_by is None and self.score >= self.threshold and not self.label.shadow
+        return _passes(self.score, self.threshold, self.excluded_by, self.label.shadow)
 
     @property
     def shadow_passes(self) -> bool:
         """Whether shadow rules or a shadow label would give it."""
-        return self.excluded_by is None and self.shadow_score >= self.threshold and not self.passes
+        return _shadow_passes(self.shadow_score, self.threshold, self.excluded_by, self.passes)
+
+
+def _passes(score: float, threshold: float, excluded_by: str | None, shadow_label: bool) -> bool:
+    """The one rule for giving a label (the layer's maximum aside): Decision's, and the
+    streaming path's, which keeps scores in plain lists."""
+    return excluded_by is None and score >= threshold and not shadow_label
+
+
+def _shadow_passes(shadow_score: float, threshold: float, excluded_by: str | None,
+                   passes: bool) -> bool:
+    """The rule for a label that shadow rules or a shadow label would give."""
+    return excluded_by is None and shadow_score >= threshold and not passes
 
 
 @dataclass(slots=True)
@@ -321,11 +333,11 @@ class Tagger:
         #: Decision without its label and threshold: one is built for explain() only)
         scores: dict[int, list[Any]] = {}
         self._sum(scores, fired)
-        passes = self._passes
+        thresholds, label_shadow = self._thresholds, self._label_shadow
         passing: dict[str, list[int]] = {}
         layers = self._label_layers
         for label_pos, score in scores.items():
-            if passes(label_pos, score):
+            if _passes(score[0], thresholds[label_pos], score[4], label_shadow[label_pos]):
                 passing.setdefault(layers[label_pos], []).append(label_pos)
         themes = self._top("theme", passing.get("theme"), scores)
         claims = self._top("claim", passing.get("claim"), scores)
@@ -341,14 +353,15 @@ class Tagger:
                 if relevance < float(rule.values[0]) and rule.applies_to(lang):
                     fired[index] = Hit(rule, 0, 0, f"relevance {relevance:.2f} < {rule.values[0]}")
                     self._sum(scores, (index,), relevance=True)
-        label_ids, thresholds = self._label_ids, self._thresholds
+        label_ids = self._label_ids
         flags: list[Flag] = []
         shadows: list[LabelScore] = []
         for label_pos, score in scores.items():
-            if passes(label_pos, score):
+            given = _passes(score[0], thresholds[label_pos], score[4], label_shadow[label_pos])
+            if given:
                 if layers[label_pos] == "flag":
                     flags.append(self._flag(label_pos, fired, doc, text, unplaced))
-            elif score[4] is None and score[1] >= thresholds[label_pos]:  # shadow_passes
+            elif _shadow_passes(score[1], thresholds[label_pos], score[4], given):
                 shadows.append(LabelScore(label_ids[label_pos], score[1],
                                           tuple(score[2] + score[3])))
         tags = Tags(
@@ -390,11 +403,6 @@ class Tagger:
             else:
                 score[0] += weight
                 score[2].append(rule_id)
-
-    def _passes(self, label_pos: int, score: list[Any]) -> bool:
-        """Decision.passes on a plain score."""
-        return (score[4] is None and score[0] >= self._thresholds[label_pos]
-                and not self._label_shadow[label_pos])
 
     def _top(self, layer: str, passing: list[int] | None,
              scores: dict[int, list[Any]]) -> tuple[LabelScore, ...]:
