@@ -167,10 +167,10 @@ def test_without_negation_cues_nothing_is_negated(minimal_tagger: Tagger) -> Non
 
 
 def test_the_phrase_matcher_finds_exactly_the_tokens_that_are_negation_cues(
-        shipped_tagger: Tagger) -> None:
+        shipped_tagger: Tagger, stream_texts: list[str]) -> None:
     # the tagger reads cue positions from the phrase matcher's pass; the window's definition
     # is "a token whose lower case is a cue"
-    texts = [*_stream_texts(), "NOT, n't, Nicht... jamás NADIE no-one cannot", "我不想念4o"]
+    texts = [*stream_texts, "NOT, n't, Nicht... jamás NADIE no-one cannot", "我不想念4o"]
     for code, pipe in shipped_tagger.compiled.pipelines.items():
         for text in texts:
             doc = pipe.nlp.make_doc(text)
@@ -180,16 +180,18 @@ def test_the_phrase_matcher_finds_exactly_the_tokens_that_are_negation_cues(
                 (code, text)
 
 
-def test_the_stream_is_tagged_as_explain_tags_it(shipped_tagger: Tagger) -> None:
+def test_the_stream_is_tagged_as_explain_tags_it(shipped_tagger: Tagger,
+                                                 stream_texts: list[str]) -> None:
     # explain() looks every hit's place up; the stream skips that where it cannot matter
     # (a rule that counts anywhere, a post without a negation cue)
-    items = [(text, None, ()) for text in _stream_texts()]
+    items = [(text, None, ()) for text in stream_texts]
 
     assert shipped_tagger.tag_batch(items) == [shipped_tagger.explain(text).tags
                                                for text, _, _ in items]
 
 
-def _stream_texts() -> list[str]:
+@pytest.fixture(scope="module")
+def stream_texts() -> list[str]:
     """Posts from samples/, the benchmark's campaign and open streams, and negated variants."""
     real = [orjson.loads(line)["text"] for line in SAMPLES.open("rb")][:1_500]
     campaign = [p["text"] for p in synthetic_posts(1_500, seed=11)]
