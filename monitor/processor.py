@@ -124,7 +124,7 @@ class Processor:
         return self.complete(result, fresh, *self.tag(fresh))
 
     def tag(self, fresh: Sequence[Post]) -> tuple[Sequence[Tags | None], str, str]:
-        """Step two of :meth:`process`, here: the tags (None: a post that could not be
+        """Step two of :meth:`process`: the tags (None: a post that could not be
         tagged) and the name and hash of the ruleset that gave them."""
         self.refresh_step(FORCED_STEP_SECONDS)
         tagger = self.tagger  # one ruleset for the whole batch, even if swapped meanwhile
