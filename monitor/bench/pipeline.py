@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.codec import decode_post
-from monitor.memory import peak_rss_mib, tune_for_streams
+from monitor.memory import freeze_long_lived, peak_rss_mib, tune_for_streams
 from monitor.model import Post, TaggedPost
 from monitor.moderation.moderator import Moderator
 from monitor.processor import Processor
@@ -52,12 +52,14 @@ def _runtime(source: object, rules: Path | None, folder: Path,
     rs = load_ruleset(rules or default_rules_path())
     child = None
     if tagger_process:  # started before the clock: a firehose pays its start-up once
+        freeze_long_lived()
         child = TaggerProcess(rs)
         asyncio.run(child.start())
         compiled: Ruleset | Tagger = rs
     else:
         from monitor.tagging import Tagger, compile_ruleset
 
+        freeze_long_lived()  # as monitor run does: the imports, not the tagger
         compiled = Tagger(compile_ruleset(rs))
     processor = Processor(compiled,
                           moderator=Moderator(rs.moderation, rs.campaign.trusted_domains))

@@ -17,7 +17,7 @@ from monitor.commands.startup import (
     start_tagger_process,
 )
 from monitor.config import ConfigError, Settings, load_settings
-from monitor.memory import tune_for_streams
+from monitor.memory import freeze_long_lived, tune_for_streams
 from monitor.moderation.moderator import Moderator
 from monitor.privacy import Pseudonymizer, PseudonymKeyError
 from monitor.processor import Processor
@@ -150,6 +150,7 @@ def _run(args: argparse.Namespace) -> int:
     if tagger_process:  # the child compiles the rules: this process needs no spaCy
         ruleset = load_rules(settings.rules)
         rules: Tagger | Ruleset = ruleset
+        freeze_long_lived()
     else:
         rules = build_tagger(settings.rules)
         ruleset = rules.ruleset

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor.cli import UsageError
+from monitor.memory import freeze_long_lived
 from monitor.runtime.tagger_process import TaggerGone, TaggerProcess
 from monitor.sinks.metrics import Metrics
 from monitor.tagging import Ruleset, RulesetError, default_rules_path, load_ruleset
@@ -47,6 +48,7 @@ def compile_rules(ruleset: Ruleset) -> Tagger:
     error."""
     from monitor.tagging import Tagger, compile_ruleset
 
+    freeze_long_lived()  # spaCy's modules just imported; the tagger built after it
     try:
         return Tagger(compile_ruleset(ruleset))
     except RulesetError as exc:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from monitor.memory import peak_rss_mib, tune_for_streams
+from monitor.memory import freeze_long_lived, peak_rss_mib, tune_for_streams
 from monitor.model import Tags
 from monitor.tagging.ruleset import Ruleset, RulesetError
 
@@ -82,6 +82,7 @@ def _serve(conn: Connection, ruleset: Ruleset, refresh_every: int) -> None:
     from monitor.tagging import Tagger, compile_ruleset
     from monitor.tagging.refresh import FORCED_STEP_SECONDS, IDLE_STEP_SECONDS, Refresh
 
+    freeze_long_lived()  # the imports; a reload's or a refresh's old tagger is collected
     try:
         tagger = Tagger(compile_ruleset(ruleset))
     except RulesetError as exc:
