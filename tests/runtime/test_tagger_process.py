@@ -23,7 +23,7 @@ from monitor.codec import decode_post
 from monitor.model import Post
 from monitor.processor import Processor
 from monitor.runtime.local import LocalRuntime
-from monitor.runtime.tagger_process import TaggerProcess
+from monitor.runtime.tagger_process import Item, TaggerGone, TaggerProcess
 from monitor.sinks.metrics import Metrics
 from monitor.sources.base import Rejected
 from monitor.tagging import RulesetError, Tagger, load_ruleset, load_tagger
@@ -122,6 +122,54 @@ async def test_a_killed_tagging_process_costs_no_post(
     assert "tagging in this process until a new tagging process is up" in caplog.text
     assert processor.compiled  # compiled here when the child was missed
     assert caplog.text.count("tagging in process") == 2  # and a new one was started
+
+
+def batches(posts: list[Post], size: int) -> list[tuple[list[str], list[Item]]]:
+    """(ids, items) requests of ``size`` posts each (~100 KB pickled: more than a pipe holds)."""
+    return [([p.id for p in posts[i:i + size]],
+             [(p.text, p.lang, p.hashtags) for p in posts[i:i + size]])
+            for i in range(0, len(posts), size)]
+
+
+async def test_batches_wait_in_the_pipe_and_each_answer_is_its_own(
+        tagger: Tagger, posts: list[Post]) -> None:
+    tagger_process = TaggerProcess(tagger.ruleset)
+    await tagger_process.start()
+    try:
+        requests = batches(posts, 250)
+        # all sent at once: one is tagged while the next ones wait in the pipe
+        answers = await asyncio.gather(*(tagger_process.tag(ids, items)
+                                         for ids, items in requests))
+    finally:
+        await tagger_process.close()
+
+    assert [a.tags for a in answers] == [tagger.tag_batch(items) for _, items in requests]
+
+
+async def test_a_child_killed_with_batches_queued_fails_them_and_the_next_child_answers_its_own(
+        tagger: Tagger, posts: list[Post]) -> None:
+    tagger_process = TaggerProcess(tagger.ruleset)
+    await tagger_process.start()
+    requests = batches(posts, 250)
+    try:
+        pending = [asyncio.ensure_future(tagger_process.tag(ids, items))
+                   for ids, items in requests]
+        await asyncio.sleep(0.05)  # the first batch in the child, the next ones queued
+        assert tagger_process.pid is not None
+        os.kill(tagger_process.pid, signal.SIGKILL)
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        await tagger_process.restart()
+        ids, items = requests[-1]
+        after = await tagger_process.tag(ids, items)
+    finally:
+        await tagger_process.close()
+
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert failed and all(isinstance(o, TaggerGone) for o in failed)
+    answered = [(o, items) for o, (_, items) in zip(outcomes, requests, strict=True)
+                if not isinstance(o, BaseException)]
+    assert all(o.tags == tagger.tag_batch(items) for o, items in answered)
+    assert after.tags == tagger.tag_batch(items)  # not an answer meant for another batch
 
 
 async def test_new_rules_reach_the_tagging_process(tagger: Tagger) -> None:
