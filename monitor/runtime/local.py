@@ -268,7 +268,7 @@ class LocalRuntime:
                 batch.append(item)
             started = self._start(batch)  # type: ignore[arg-type]
             if started.tagging is not None:
-                await asyncio.sleep(0)  # the task's first step sends the batch
+                await asyncio.sleep(0)  # the task's first step queues the batch for sending
                 inflight.append(started)
                 if len(inflight) > TAGGING_AHEAD:
                     await self._finish(inflight.popleft())

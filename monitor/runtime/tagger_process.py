@@ -229,7 +229,7 @@ class TaggerProcess:
                 self._forget()
                 raise TaggerGone(f"the tagging process is gone ({exc.__class__.__name__})") \
                     from None
-        except TaggerGone as exc:
+        except BaseException as exc:  # a pickling error too: the reader must not wait for it
             sent.set_exception(exc)
             raise
         sent.set_result(generation)

@@ -172,6 +172,21 @@ async def test_a_child_killed_with_batches_queued_fails_them_and_the_next_child_
     assert after.tags == tagger.tag_batch(items)  # not an answer meant for another batch
 
 
+async def test_a_batch_that_cannot_be_sent_fails_alone(tagger: Tagger) -> None:
+    tagger_process = TaggerProcess(tagger.ruleset)
+    await tagger_process.start()
+    items = [("Claim your airdrop today", "en", ())]
+    try:
+        async with asyncio.timeout(30):  # its answer is not waited for
+            with pytest.raises(Exception, match="pickle"):
+                await tagger_process.tag(["a"], [(lambda: "not a text", "en", ())])  # type: ignore[list-item]
+            answer = await tagger_process.tag(["b"], items)
+    finally:
+        await tagger_process.close()
+
+    assert answer.tags == tagger.tag_batch(items)
+
+
 async def test_new_rules_reach_the_tagging_process(tagger: Tagger) -> None:
     demo = load_tagger(DEMO_RULES)
     tagger_process = TaggerProcess(tagger.ruleset)
