@@ -70,9 +70,12 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"floor                 {report.floor_posts_per_s:,.0f} posts/CPU-s "
           "(orjson + blank spaCy tokenizer)")
     where = "tagging in a second process" if tagger_process else "one process"
+    # CPU-seconds per wall second: how much of the pair's two cores the run kept busy
+    busy = (report.pipeline_wall_posts_per_s / report.pipeline_posts_per_s
+            if report.pipeline_posts_per_s else 0.0)
     print(f"pipeline              {report.pipeline_posts_per_s:,.0f} posts/CPU-s "
-          f"({report.pipeline_wall_posts_per_s:,.0f}/s wall; replay -> processor -> metrics "
-          f"-> archive; {where})")
+          f"({report.pipeline_wall_posts_per_s:,.0f}/s wall, {busy:.2f} CPUs busy; replay -> "
+          f"processor -> metrics -> archive; {where})")
     print(f"ratio                 {report.ratio:.3f}  (target >= 0.5)")
     print(f"latency at {PACED_RATE:,}/s   p50 {report.p50_ms:.1f} ms, p99 {report.p99_ms:.1f} ms "
           f"over {report.paced_posts:,} posts  (target p99 < 250 ms)")

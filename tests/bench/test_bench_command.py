@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +72,16 @@ def test_the_open_vocabulary_runs_the_same_phases() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert report["posts"] == 300 and report["pipeline_posts_per_s"] > 0
+
+
+def test_the_printout_says_how_many_cpus_the_pipeline_kept_busy() -> None:
+    done = bench("--posts", "300", "--tagger-process")
+    assert done.returncode == 0, done.stderr[-2000:]
+    busy = re.search(r"/s wall, (\d+\.\d\d) CPUs busy; .*; tagging in a second process",
+                     done.stdout)
+    assert busy is not None, done.stdout
+    # CPU-seconds of both processes per wall second: more than none, at most the machine
+    assert 0.1 < float(busy.group(1)) <= (os.cpu_count() or 1) + 0.05
 
 
 def test_an_unknown_vocabulary_is_a_usage_error() -> None:
