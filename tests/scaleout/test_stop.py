@@ -58,7 +58,8 @@ async def test_a_stop_waits_for_the_refused_batch_and_commits_nothing_before(
     emit = Refusing()
     app, _agent = build_app(tansu.url, topics, WorkerStep(Processor(tagger),
                                                          Metrics(tagger.ruleset)),
-                            WorkerConfig(group="stop", session_timeout=6,
+                            # all POSTS in the one batch, however slowly the fetches come
+                            WorkerConfig(group="stop", session_timeout=6, batch_wait=2.0,
                                          data_dir=tmp_path / "faust"), emit=emit)
     await app.start()
     stopping: asyncio.Future[None] | None = None
