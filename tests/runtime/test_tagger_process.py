@@ -159,8 +159,8 @@ async def test_a_child_killed_with_batches_queued_fails_them_and_the_next_child_
         os.kill(tagger_process.pid, signal.SIGKILL)
         outcomes = await asyncio.gather(*pending, return_exceptions=True)
         await tagger_process.restart()
-        ids, items = requests[-1]
-        after = await tagger_process.tag(ids, items)
+        last_ids, last_items = requests[-1]
+        after = await tagger_process.tag(last_ids, last_items)
     finally:
         await tagger_process.close()
 
@@ -169,7 +169,7 @@ async def test_a_child_killed_with_batches_queued_fails_them_and_the_next_child_
     answered = [(o, items) for o, (_, items) in zip(outcomes, requests, strict=True)
                 if not isinstance(o, BaseException)]
     assert all(o.tags == tagger.tag_batch(items) for o, items in answered)
-    assert after.tags == tagger.tag_batch(items)  # not an answer meant for another batch
+    assert after.tags == tagger.tag_batch(last_items)  # not an answer meant for another batch
 
 
 async def test_a_batch_that_cannot_be_sent_fails_alone(tagger: Tagger) -> None:
@@ -177,7 +177,7 @@ async def test_a_batch_that_cannot_be_sent_fails_alone(tagger: Tagger) -> None:
     await tagger_process.start()
     items = [("Claim your airdrop today", "en", ())]
     try:
-        async with asyncio.timeout(30):  # its answer is not waited for
+        async with asyncio.timeout(30):  # the reader must not wait for an answer never asked
             with pytest.raises(Exception, match="pickle"):
                 await tagger_process.tag(["a"], [(lambda: "not a text", "en", ())])  # type: ignore[list-item]
             answer = await tagger_process.tag(["b"], items)
