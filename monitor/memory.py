@@ -1,4 +1,5 @@
-"""Process memory: tune a streaming process, give freed heap back, read a peak."""
+"""Process memory: tune a streaming process (and freeze its imports), give freed heap back,
+read a peak."""
 
 from __future__ import annotations
 

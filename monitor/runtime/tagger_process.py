@@ -194,7 +194,8 @@ class TaggerProcess:
     async def tag(self, ids: Sequence[str], items: Sequence[Item]) -> TaggedBatch:
         """Tag one batch in the child; raises :class:`TaggerGone` if the child is gone.
 
-        Awaited, the batch is queued for sending before this first suspends."""
+        Awaited, the batch is queued for sending before this first suspends. It is
+        pickled later, on the sending thread: hence copies, which the caller may change."""
         tags, name, digest = await self._ask(("tag", (list(ids), list(items))), "answer")
         return TaggedBatch(tags, name, digest)
 

@@ -77,11 +77,13 @@ def test_the_open_vocabulary_runs_the_same_phases() -> None:
 def test_the_printout_says_how_many_cpus_the_pipeline_kept_busy() -> None:
     done = bench("--posts", "300", "--tagger-process")
     assert done.returncode == 0, done.stderr[-2000:]
-    busy = re.search(r"/s wall, (\d+\.\d\d) CPUs busy; .*; tagging in a second process",
-                     done.stdout)
-    assert busy is not None, done.stdout
-    # CPU-seconds of both processes per wall second: more than none, at most the machine
-    assert 0.1 < float(busy.group(1)) <= (os.cpu_count() or 1) + 0.05
+    line = re.search(r"([\d,]+) posts/CPU-s \(([\d,]+)/s wall, (\d+\.\d\d) CPUs busy; "
+                     r".*; tagging in a second process", done.stdout)
+    assert line is not None, done.stdout
+    per_cpu, per_wall, busy = (float(g.replace(",", "")) for g in line.groups())
+    # CPU-seconds of both processes per wall second: the two rates' quotient, at most the machine
+    assert busy == pytest.approx(per_wall / per_cpu, abs=0.01 + per_wall / per_cpu / 500)
+    assert 0.1 < busy <= (os.cpu_count() or 1) + 0.05
 
 
 def test_an_unknown_vocabulary_is_a_usage_error() -> None:
