@@ -60,9 +60,18 @@ _NEEDS_MODEL = frozenset({"POS", "TAG", "MORPH", "DEP", "ENT_TYPE", "ENT_IOB", "
 
 @dataclass(slots=True)
 class LanguagePipeline:
-    """A blank spaCy pipeline for one language and the matchers compiled for it."""
+    """A blank spaCy pipeline for one language and the matchers compiled for it.
+
+    The PhraseMatcher is built on a vocabulary of its own (the patterns'
+    words), not ``nlp``'s: it reads only the string hashes of the tokens it is
+    given, so it serves every fresh ``nlp`` a refresh brings, and the
+    stream's words never reach the vocabulary it keeps alive. The token
+    Matcher may read a token's strings from its own vocabulary (fuzzy and
+    set predicates), so it is built on ``nlp``'s, from ``token_patterns``,
+    again at each refresh."""
 
     config: LanguageConfig
+    #: the tokenizer the stream's posts go through: a refresh replaces it
     nlp: Language
     phrases: PhraseMatcher
     tokens: Matcher | None
@@ -73,6 +82,8 @@ class LanguagePipeline:
     negation_key: int = 0
     #: lexemes in the vocabulary once built: what the stream's words add is the rest
     built_size: int = 0
+    #: rule id -> the token patterns the Matcher runs (those the PhraseMatcher cannot)
+    token_patterns: dict[str, list[list[dict[str, Any]]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -246,8 +257,9 @@ class _Compiler:
         return None
 
     def pipeline(self, conf: LanguageConfig) -> Steps[LanguagePipeline]:
-        """One language's matchers: a step for the blank pipeline, then one per rule."""
-        nlp = _blank(conf)
+        """One language's matchers: a step for the patterns' blank pipeline, one per rule,
+        then one for the stream's tokenizer (see LanguagePipeline)."""
+        nlp = _blank(conf)  # the patterns' own: held by the PhraseMatcher only
         yield
         pipe = LanguagePipeline(conf, nlp, PhraseMatcher(nlp.vocab, attr="LOWER"), None)
         token_patterns: dict[int, list[list[dict[str, Any]]]] = {}
@@ -278,15 +290,15 @@ class _Compiler:
             if docs:
                 pipe.phrases.add(rule.id, docs)
             yield
-        if token_patterns:
-            pipe.tokens = Matcher(nlp.vocab, validate=True)
-            for key, patterns in token_patterns.items():
-                rule = self.rules[pipe.keys[key]]
-                try:
-                    pipe.tokens.add(rule.id, patterns)
-                except (ValueError, TypeError) as exc:  # MatchPatternError is a ValueError
-                    detail = " ".join(str(exc).split())[:300]
-                    self.fail(rule, f"invalid token pattern: {detail}")
+        for key, patterns in token_patterns.items():
+            rule = self.rules[pipe.keys[key]]
+            try:  # checked here, on the patterns' vocabulary; run on the stream's
+                Matcher(nlp.vocab, validate=True).add(rule.id, patterns)
+            except (ValueError, TypeError) as exc:  # MatchPatternError is a ValueError
+                detail = " ".join(str(exc).split())[:300]
+                self.fail(rule, f"invalid token pattern: {detail}")
+                continue
+            pipe.token_patterns[rule.id] = patterns
         if self.rs.campaign.terms:
             pipe.term_key = nlp.vocab.strings.add(TERM_KEY)
             pipe.phrases.add(TERM_KEY, list(nlp.tokenizer.pipe(self.rs.campaign.terms)))
@@ -297,10 +309,8 @@ class _Compiler:
         if cues:
             pipe.negation_key = nlp.vocab.strings.add(NEGATION_KEY)
             pipe.phrases.add(NEGATION_KEY, [Doc(nlp.vocab, words=[w]) for w in cues])
-        _keep_lexeme_attrs(nlp, {attr for patterns in token_patterns.values()
-                                 for pattern in patterns for spec in pattern for attr in spec})
-        pipe.built_size = len(nlp.vocab)
-        return pipe
+        yield
+        return _with_fresh_tokenizer(pipe)
 
     def regexes(self) -> tuple[RegexScan | None, list[tuple[Any, tuple[tuple[int, int], ...]]]]:
         options = _regex_options()
@@ -342,6 +352,20 @@ class _Compiler:
                                         "the regexes could not be compiled together; "
                                         "simplify or remove some")]) from None
         return scan, compiled
+
+
+def _with_fresh_tokenizer(pipe: LanguagePipeline) -> LanguagePipeline:
+    """``pipe`` with a new blank pipeline for the stream (an empty vocabulary) and its
+    token Matcher built on it; the PhraseMatcher is shared (see LanguagePipeline)."""
+    nlp = _blank(pipe.config)
+    tokens = None
+    if pipe.token_patterns:
+        tokens = Matcher(nlp.vocab, validate=True)
+        for rule_id, patterns in pipe.token_patterns.items():
+            tokens.add(rule_id, patterns)
+    _keep_lexeme_attrs(nlp, {attr for patterns in pipe.token_patterns.values()
+                             for pattern in patterns for spec in pattern for attr in spec})
+    return replace(pipe, nlp=nlp, tokens=tokens, built_size=len(nlp.vocab))
 
 
 def _keep_lexeme_attrs(nlp: Language, used: set[str]) -> None:
@@ -387,12 +411,9 @@ def run_steps(steps: Steps[_T]) -> _T:
             return done.value  # type: ignore[no-any-return]
 
 
-def _pipelines(compiler: _Compiler, ruleset: Ruleset, languages: Collection[str] | None = None,
-               ) -> Steps[dict[str, LanguagePipeline]]:
+def _pipelines(compiler: _Compiler, ruleset: Ruleset) -> Steps[dict[str, LanguagePipeline]]:
     pipelines: dict[str, LanguagePipeline] = {}
     for code, conf in ruleset.languages.items():
-        if languages is not None and code not in languages:
-            continue
         try:
             pipelines[code] = yield from compiler.pipeline(conf)
         except (ImportError, OSError) as exc:
@@ -404,21 +425,21 @@ def _pipelines(compiler: _Compiler, ruleset: Ruleset, languages: Collection[str]
 
 def fresh_pipelines_steps(compiled: CompiledRuleset, languages: Collection[str] | None = None,
                           ) -> Steps[CompiledRuleset]:
-    """The same compiled ruleset with new spaCy pipelines (a new, empty vocabulary) for
-    ``languages`` (default: all), the others' kept.
+    """The same compiled ruleset with new stream tokenizers (a new, empty vocabulary) for
+    ``languages`` (default: all), the others' kept; a step per language.
 
-    The regexes and hashtag tables hold no vocabulary, so they are shared,
-    not compiled again: a refresh costs the matchers only (~0.3 s for keep4o,
-    its English pipeline ~0.13-0.19 s of that), built a step at a time (a
-    blank pipeline, then a rule's phrases) so a stream's refresh never stalls
-    a batch (monitor/tagging/refresh.py).
+    Only the tokenizers hold the stream's words: the regexes, hashtag tables
+    and phrase matchers are shared, not compiled again. A refresh costs a
+    blank pipeline per language (keep4o's English one ~0.1 s; with its phrase
+    matchers built again too, as before, 0.25-0.3 s), a step at a time, so
+    a stream's refresh never stalls a batch for long (monitor/tagging/refresh.py).
     """
-    compiler = _Compiler(compiled.ruleset)
-    fresh = yield from _pipelines(compiler, compiled.ruleset, languages)
-    if compiler.problems:  # the same rules compiled before; only a changed spaCy could fail
-        raise RulesetError(compiler.problems)
-    return replace(compiled, pipelines={code: fresh.get(code, pipe)
-                                        for code, pipe in compiled.pipelines.items()})
+    pipelines = dict(compiled.pipelines)
+    for code, pipe in compiled.pipelines.items():
+        if languages is None or code in languages:
+            pipelines[code] = _with_fresh_tokenizer(pipe)
+            yield
+    return replace(compiled, pipelines=pipelines)
 
 
 def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:

@@ -2,11 +2,12 @@
 
 spaCy's vocabulary keeps every word it has seen, so a stream's tagger is
 replaced by a fresh copy every ``every`` posts (:meth:`Tagger.fresh_steps`).
-Built in one go, that copy stalled the stream ~0.45 s (keep4o: ~0.4 s of
-blank pipelines and phrase matchers, then ~0.06 s returning the old one's
-memory): every post waiting meanwhile was late, every 50,000 posts. Here
-it is built in steps of a few milliseconds, while the caller is idle or a
-short budget per batch, and swapped in whole once done.
+Built in one go, that copy stalled the stream ~0.45 s (keep4o, before its
+phrase matchers were shared: ~0.4 s of blank pipelines and phrase
+matchers, then ~0.06 s returning the old one's memory): every post waiting
+meanwhile was late, every 50,000 posts. Here it is built a step at a time
+(a language's blank pipeline each: English ~0.1 s), while the caller is
+idle or a short budget per batch, and swapped in whole once done.
 
 Posts are not the only clock: a lexeme costs ~450 bytes (with the
 tokenizer's cache), and a stream of random tokens (spam does this) brings
@@ -17,7 +18,7 @@ more at 2 ms a batch while the vocabulary goes on growing.
 
 Only the languages whose vocabulary grew by ``min_new_words`` are built
 anew (a stream's new words are mostly in one or two of them; keep4o's
-English pipeline is ~45% of the build), and a refresh that would free
+English pipeline is ~40% of the build), and a refresh that would free
 less is skipped.
 """
 

@@ -50,16 +50,30 @@ def test_the_fresh_tagger_is_built_in_small_steps_and_tags_the_same(demo_tagger:
     fresh, steps = build(refresh)
 
     old, new = demo_tagger.compiled, fresh.compiled
-    # a blank pipeline per language, then one step per rule that has phrases or tokens
-    assert steps > 3 * len(old.pipelines)
-    assert all(new.pipelines[code].nlp.vocab is not pipe.nlp.vocab
-               for code, pipe in old.pipelines.items())
+    assert steps == len(old.pipelines) + 1  # a blank pipeline per language, then the end
+    for code, pipe in old.pipelines.items():
+        assert new.pipelines[code].nlp.vocab is not pipe.nlp.vocab
+        assert new.pipelines[code].phrases is pipe.phrases  # shared, not built again
     assert new.regex_set is old.regex_set  # shared, not compiled again
+    # the token Matcher runs on the new vocabulary ("work.hours": LIKE_NUM + LOWER)
+    assert new.pipelines["en"].tokens is not None
+    assert new.pipelines["en"].tokens.vocab is new.pipelines["en"].nlp.vocab
     assert fresh.tag_batch(items()) == demo_tagger.tag_batch(items())
     # the old tagger's memory is returned at the next step, a step of its own
     assert refresh.pending
     assert refresh.step(0.0) is None
     assert not refresh.pending
+
+
+def test_the_stream_never_reaches_the_phrase_matchers_vocabulary(rulesets: Path) -> None:
+    tagger = load_tagger(rulesets / "demo")
+    en = tagger.compiled.pipelines["en"]
+    patterns = len(en.phrases.vocab)
+
+    tagger.tag_batch(random_words(1_200))
+
+    assert len(en.nlp.vocab) >= en.built_size + 1_200
+    assert len(en.phrases.vocab) == patterns  # so a refresh frees all the stream's words
 
 
 def test_a_reload_cancels_a_refresh_in_progress(demo_tagger: Tagger) -> None:
