@@ -8,7 +8,7 @@ isolates a post that breaks tagging so the rest of its batch goes on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -123,13 +123,19 @@ class Processor:
             return result
         return self.complete(result, fresh, *self.tag(fresh))
 
-    def tag(self, fresh: Sequence[Post]) -> tuple[Sequence[Tags | None], str, str]:
+    def tag(self, fresh: Sequence[Post], lap: Callable[[str], None] | None = None,
+            ) -> tuple[Sequence[Tags | None], str, str]:
         """Step two of :meth:`process`: the tags (None: a post that could not be
-        tagged) and the name and hash of the ruleset that gave them."""
+        tagged) and the name and hash of the ruleset that gave them.
+
+        ``lap``: told when the refresh step ends ("refresh"), then passed to
+        :meth:`Tagger.tag_batch` (``monitor bench --stages``)."""
         self.refresh_step(FORCED_STEP_SECONDS)
+        if lap is not None:
+            lap("refresh")
         tagger = self.tagger  # one ruleset for the whole batch, even if swapped meanwhile
         tagged = tag_isolated(tagger, [(p.text, p.lang, p.hashtags) for p in fresh],
-                              [p.id for p in fresh])
+                              [p.id for p in fresh], lap)
         self.refresh.counted(tagger, len(fresh))
         return tagged, tagger.ruleset.name, tagger.ruleset.hash
 
@@ -170,11 +176,12 @@ class Processor:
 
 
 def tag_isolated(tagger: Tagger, items: Sequence[tuple[str, str | None, tuple[str, ...]]],
-                 ids: Sequence[str]) -> Sequence[Tags | None]:
+                 ids: Sequence[str], lap: Callable[[str], None] | None = None,
+                 ) -> Sequence[Tags | None]:
     """Tag a batch; if it fails, one by one, so only the post that breaks tagging is lost
-    (None in its place)."""
+    (None in its place). ``lap``: see :meth:`Tagger.tag_batch`."""
     try:
-        return tagger.tag_batch(items)
+        return tagger.tag_batch(items, lap)
     except Exception:  # isolate the post that broke the batch
         log.exception("tagging a batch of %d failed; retrying one by one", len(items))
     out: list[Tags | None] = []

@@ -128,6 +128,8 @@ class StagesReport:
     floor_us_per_post: float
     stages_us_per_post: dict[str, float]
     rejected: int
+    #: the tag stage split by the tagger's steps
+    tag_steps_us_per_post: dict[str, float]
 
     @property
     def total_us_per_post(self) -> float:
@@ -136,6 +138,7 @@ class StagesReport:
     def summary(self) -> dict[str, Any]:
         return {"posts": self.posts, "floor_us_per_post": self.floor_us_per_post,
                 "stages_us_per_post": self.stages_us_per_post,
+                "tag_steps_us_per_post": self.tag_steps_us_per_post,
                 "total_us_per_post": round(self.total_us_per_post, 2)}
 
 
@@ -152,4 +155,5 @@ def run_stages(posts: int | None = None, file: Path | None = None, rules: Path |
         floor_us_per_post=round(floor_cpu / max(1, floor_posts) * 1e6, 2),
         stages_us_per_post={k: round(v, 2) for k, v in costs.us_per_post().items()},
         rejected=costs.rejected,
+        tag_steps_us_per_post={k: round(v, 2) for k, v in costs.tag_steps_us_per_post().items()},
     )

@@ -84,6 +84,16 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+#: what a reader of the tag stage's steps needs to know about some of them
+_STEP_NOTES = {
+    "refresh": "  (a step of a pending tagger refresh, and counting for the next)",
+    "tokenize": "  (spaCy's tokenizer: the floor's own work)",
+    "regex scan": "  (Hyperscan and RE2: which regex rules match)",
+    "phrase match": "  (spaCy's PhraseMatcher)",
+    "rules": "  (negation, quotes, scores, thresholds: the tagger's Python)",
+}
+
+
 def _print_stages(report: StagesReport, as_json: bool) -> None:
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(report.summary()) + b"\n")
@@ -94,6 +104,9 @@ def _print_stages(report: StagesReport, as_json: bool) -> None:
     print("stage      us/post  share")
     for stage, us in report.stages_us_per_post.items():
         print(f"{stage:<10} {us:7.1f}  {us / total:5.0%}" if total else f"{stage:<10} {us:7.1f}")
+        if stage == "tag":
+            for step, step_us in report.tag_steps_us_per_post.items():
+                print(f"  {step:<12} {step_us:5.1f}{_STEP_NOTES.get(step, '')}")
     print(f"{'all':<10} {total:7.1f}  (CPU a post in one process, event loop and queues aside)")
     floor = report.floor_us_per_post
     print(f"{'floor':<10} {floor:7.1f}  (orjson + blank spaCy tokenizer); a ratio of 0.5 "

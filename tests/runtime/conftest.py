@@ -48,11 +48,11 @@ class BreaksOn(Tagger):
         self.bad = bad
         self.calls: list[int] = []
 
-    def tag_batch(self, items):  # type: ignore[no-untyped-def]
+    def tag_batch(self, items, lap=None):  # type: ignore[no-untyped-def]
         self.calls.append(len(items))
         if any(text == self.bad for text, _, _ in items):
             raise RuntimeError(f"cannot tag {self.bad!r}")
-        return super().tag_batch(items)
+        return super().tag_batch(items, lap)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 from monitor.bench.synth import open_vocabulary_posts, synthetic_posts
 from monitor.model import Flag, LabelScore
 from monitor.tagging import Tagger
+from monitor.tagging.tagger import TAG_STEPS
 
 SAMPLES = Path(__file__).parents[2] / "samples" / "stream.jsonl"
 
@@ -188,6 +189,19 @@ def test_the_stream_is_tagged_as_explain_tags_it(shipped_tagger: Tagger,
 
     assert shipped_tagger.tag_batch(items) == [shipped_tagger.explain(text).tags
                                                for text, _, _ in items]
+
+
+def test_a_lap_callback_is_told_each_step_per_language_and_changes_nothing(
+        demo_tagger: Tagger) -> None:
+    items = [("I miss 4o so much", "en", ()), ("我想念4o", "zh", ()), ("bring back 4o", "en", ())]
+    laps: list[str] = []
+
+    tags = demo_tagger.tag_batch(items, laps.append)
+
+    per_language = ["tokenize", "phrase match", "rules"]
+    assert laps == ["language", "regex scan", *per_language, *per_language]
+    assert set(laps) == set(TAG_STEPS)
+    assert tags == demo_tagger.tag_batch(items)
 
 
 @pytest.fixture(scope="module")
