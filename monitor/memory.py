@@ -54,12 +54,18 @@ def freeze_long_lived() -> None:
 
 
 def release_free_memory() -> None:
-    """Collect garbage, then ask glibc to unmap free pages (after a tagger refresh).
+    """Collect young garbage, then ask glibc to unmap free pages (after a tagger refresh).
 
-    Without it the old pipelines' memory stays mapped by the allocator and the
-    process's RSS keeps the high-water mark of every refresh cycle.
+    Without the trim the old pipelines' memory stays mapped by the allocator
+    and the process's RSS keeps the high-water mark of every refresh cycle.
+    The old pipelines hold no reference cycles: dropping them frees them
+    (tests/tagging/test_refresh.py checks it). A build leaves a few hundred
+    cyclic objects of spaCy's config parsing, young ones; a full collection
+    also walked everything else the process holds: ~130 ms where the
+    moderation windows live (``monitor run`` in one process, scale-out
+    workers), a stall at every refresh.
     """
-    gc.collect()
+    gc.collect(1)
     trim = _glibc("malloc_trim")
     if trim is not None:
         trim(0)  # type: ignore[operator]

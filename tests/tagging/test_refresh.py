@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import string
+import weakref
 from pathlib import Path
 
 import orjson
 
 from monitor.tagging import Tagger, load_tagger
+from monitor.tagging.compiler import run_steps
 from monitor.tagging.refresh import Refresh
 
 GOLDEN = Path(__file__).parent / "golden" / "demo_posts.jsonl"
@@ -63,6 +66,22 @@ def test_the_fresh_tagger_is_built_in_small_steps_and_tags_the_same(demo_tagger:
     assert refresh.pending
     assert refresh.step(0.0) is None
     assert not refresh.pending
+
+
+def test_a_replaced_taggers_pipelines_are_freed_without_the_collector(rulesets: Path) -> None:
+    # what lets a refresh skip a full collection (monitor.memory.release_free_memory)
+    tagger = load_tagger(rulesets / "demo")
+    tagger.tag_batch(items())
+    old = {code: weakref.ref(pipe.nlp) for code, pipe in tagger.compiled.pipelines.items()}
+    fresh = run_steps(tagger.fresh_steps())
+    gc.disable()
+    try:
+        del tagger
+
+        assert {code: ref() is None for code, ref in old.items()} == dict.fromkeys(old, True)
+    finally:
+        gc.enable()
+    assert fresh.tag_batch(items())
 
 
 def test_the_stream_never_reaches_the_phrase_matchers_vocabulary(rulesets: Path) -> None:
