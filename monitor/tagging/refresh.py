@@ -18,7 +18,7 @@ more at 2 ms a batch while the vocabulary goes on growing.
 
 Only the languages whose vocabulary grew by ``min_new_words`` are built
 anew (a stream's new words are mostly in one or two of them; keep4o's
-English pipeline is ~40% of the build), and a refresh that would free
+English pipeline is about half of the build), and a refresh that would free
 less is skipped.
 """
 
