@@ -145,6 +145,18 @@ class _Cluster:
     keys: tuple[int, ...] = ()
 
 
+def _cluster_bytes(cluster: _Cluster) -> int:
+    total = 100 + 32 * len(cluster.keys) + sys.getsizeof(cluster.times) + 24 * len(cluster.times)
+    if cluster.authors is not None:
+        total += sys.getsizeof(cluster.authors) + 60 * len(cluster.authors)
+    return total
+
+
+#: what _cluster_bytes says of every one-off text (its times never change: a second
+#: post makes it a cluster)
+_SINGLETON_BYTES = _cluster_bytes(_Cluster([0.0], None))
+
+
 class NearDuplicateIndex:
     """Clusters of near-identical texts seen within a time window."""
 
@@ -340,15 +352,16 @@ class NearDuplicateIndex:
         return len(self._clusters) + len(self._singletons)
 
     def memory_bytes(self) -> int:
-        """Estimated bytes held: signatures, band index, times and authors."""
+        """Estimated bytes held: signatures, band index, times and authors.
+
+        A one-off text is always the same size (one time, no keys, no
+        authors' table): counted, not walked. Walking 20,000 of them, on the
+        event loop where the gauge is read, took ~5-15 ms of the ~27."""
         total = sys.getsizeof(self._clusters) + sys.getsizeof(self._singletons)
         total += self._signatures.nbytes + sys.getsizeof(self._free)
         total += sys.getsizeof(self._bands) + 32 * len(self._bands) + sum(
             sys.getsizeof(v) for v in self._bands.values() if isinstance(v, list))
-        for queue in (self._clusters, self._singletons):
-            for cluster in queue.values():
-                total += 100 + 32 * len(cluster.keys)
-                total += sys.getsizeof(cluster.times) + 24 * len(cluster.times)
-                if cluster.authors is not None:
-                    total += sys.getsizeof(cluster.authors) + 60 * len(cluster.authors)
+        total += len(self._singletons) * _SINGLETON_BYTES
+        for cluster in self._clusters.values():
+            total += _cluster_bytes(cluster)
         return total

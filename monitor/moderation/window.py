@@ -59,36 +59,52 @@ class MemoryWindow:
         self.max_keys = max_keys
         self.max_events = max_events
         self._events: OrderedDict[str, list[float]] = OrderedDict()
-
-    def _expire(self, times: list[float], now: float) -> None:
-        expire_until(times, now - self.window)
+        #: the keys' and their lists' bytes, kept as they change: summing them at each
+        #: reading walked every key (50,000 authors: ~20-40 ms on the event loop)
+        self._bytes = 0
 
     def add(self, key: str, now: float) -> int:
         times = self._events.get(key)
         if times is None:
             times = self._events[key] = []
+            self._bytes += sys.getsizeof(key)
             if len(self._events) > self.max_keys:
-                self._events.popitem(last=False)
+                self._bytes -= _entry_bytes(*self._events.popitem(last=False))
+            before = 0
         else:
             self._events.move_to_end(key)
-            self._expire(times, now)
+            before = _getsizeof(times) + 24 * len(times)  # inline: a post adds to two windows
+            expire_until(times, now - self.window)
             if len(times) >= self.max_events:
                 del times[0]
         times.append(now)
-        return len(times)
+        count = len(times)
+        self._bytes += _getsizeof(times) + 24 * count - before
+        return count
 
     def count(self, key: str, now: float) -> int:
         times = self._events.get(key)
         if times is None:
             return 0
-        self._expire(times, now)
+        before = _list_bytes(times)
+        expire_until(times, now - self.window)
+        self._bytes += _list_bytes(times) - before
         return len(times)
 
     def __len__(self) -> int:
         return len(self._events)
 
     def memory_bytes(self) -> int:
-        total = sys.getsizeof(self._events)
-        for key, times in self._events.items():
-            total += sys.getsizeof(key) + sys.getsizeof(times) + 24 * len(times)
-        return total
+        """The keys, their lists and 24 bytes a time (a float), as held now."""
+        return sys.getsizeof(self._events) + self._bytes
+
+
+_getsizeof = sys.getsizeof
+
+
+def _list_bytes(times: list[float]) -> int:
+    return _getsizeof(times) + 24 * len(times)
+
+
+def _entry_bytes(key: str, times: list[float]) -> int:
+    return sys.getsizeof(key) + _list_bytes(times)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import random
 import re
+import sys
 import weakref
 
 import numpy as np
@@ -206,6 +207,25 @@ def test_one_off_texts_are_bounded_by_max_singletons() -> None:
         elif start >= 4_000:
             assert index.memory_bytes() <= full * 1.2, (start, index.memory_bytes(), full)
     assert len(index) == 2_000
+
+
+def test_memory_counts_one_off_texts_as_a_walk_over_them_would() -> None:
+    index = NearDuplicateIndex(60, max_singletons=500, max_clusters=50)
+    texts = [unique_text(i) for i in range(2_000)]
+    texts[1::10] = texts[:2_000:10]  # every tenth text posted again: clusters too
+    for i, (text, signature) in enumerate(zip(texts, minhash_batch(index.word_sets(texts)),
+                                              strict=True)):
+        index.observe(text, f"u{i % 37}", i * 0.05, signature)
+    assert index._singletons and index._clusters
+
+    walked = sum(100 + 32 * len(c.keys) + sys.getsizeof(c.times) + 24 * len(c.times)
+                 + (sys.getsizeof(c.authors) + 60 * len(c.authors) if c.authors is not None else 0)
+                 for queue in (index._clusters, index._singletons) for c in queue.values())
+    containers = (sys.getsizeof(index._clusters) + sys.getsizeof(index._singletons)
+                  + index._signatures.nbytes + sys.getsizeof(index._free)
+                  + sys.getsizeof(index._bands) + 32 * len(index._bands)
+                  + sum(sys.getsizeof(v) for v in index._bands.values() if isinstance(v, list)))
+    assert index.memory_bytes() == containers + walked
 
 
 def test_a_live_flood_survives_a_stream_of_unique_texts_between_its_posts() -> None:

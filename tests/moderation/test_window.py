@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict, deque
 
 import pytest
@@ -130,7 +131,24 @@ def test_counts_as_a_deque_of_times_would_with_times_in_any_order(
             assert window.add(key, now) == reference.add(key, now)
         else:
             assert window.count(key, now) == reference.count(key, now)
+        assert window.memory_bytes() == walked_bytes(window)
     assert len(window) == len(reference.events)
+
+
+def walked_bytes(window: MemoryWindow) -> int:
+    """What memory_bytes() kept count of, summed over every key as it is now."""
+    return sys.getsizeof(window._events) + sum(
+        sys.getsizeof(key) + sys.getsizeof(times) + 24 * len(times)
+        for key, times in window._events.items())
+
+
+def test_the_memory_kept_count_of_is_what_a_walk_over_the_keys_finds() -> None:
+    window = MemoryWindow(5, max_keys=300, max_events=40)
+    for i in range(20_000):  # keys evicted, lists grown to max_events, expired, shrunk
+        window.add(f"author-{i % 700 if i % 3 else i % 7:06d}", i * 0.001)
+        if i % 97 == 0:
+            window.count(f"author-{i % 11:06d}", i * 0.001 + 4.5)
+    assert window.memory_bytes() == walked_bytes(window)
 
 
 def test_a_key_with_one_event_costs_about_a_hundred_bytes() -> None:
