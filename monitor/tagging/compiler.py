@@ -25,7 +25,7 @@ from monitor.tagging.regexscan import RegexScan
 from monitor.tagging.ruleset import LanguageConfig, Problem, Rule, Ruleset, RulesetError
 
 __all__ = ["NEGATION_KEY", "TERM_KEY", "CompiledRuleset", "LanguagePipeline", "Steps",
-           "compile_ruleset", "fresh_pipelines_steps", "run_steps"]
+           "compile_ruleset", "fresh_pipelines_steps"]
 
 _T = TypeVar("_T")
 #: a build done a step at a time (each ``next`` a few milliseconds); returns its result
@@ -256,11 +256,11 @@ class _Compiler:
                         "operators match LOWER", line)
         return None
 
-    def pipeline(self, conf: LanguageConfig) -> Steps[LanguagePipeline]:
-        """One language's matchers: a step for the patterns' blank pipeline, one per rule,
-        then one for the stream's tokenizer (see LanguagePipeline)."""
+    def pipeline(self, conf: LanguageConfig) -> LanguagePipeline:
+        """One language's matchers, on the patterns' own blank pipeline, and the stream's
+        tokenizer (see LanguagePipeline). Built in one go: a refresh builds only the
+        tokenizer (fresh_pipelines_steps)."""
         nlp = _blank(conf)  # the patterns' own: held by the PhraseMatcher only
-        yield
         pipe = LanguagePipeline(conf, nlp, PhraseMatcher(nlp.vocab, attr="LOWER"), None)
         token_patterns: dict[int, list[list[dict[str, Any]]]] = {}
         for index, rule in enumerate(self.rules):
@@ -277,10 +277,9 @@ class _Compiler:
                         continue
                     variants = enumerate_pattern(pattern)
                     if variants is None:
-                        token_patterns.setdefault(key, []).append(pattern)
+                        token_patterns.setdefault(index, []).append(pattern)
                     else:
                         pipe.phrases.add(rule.id, [Doc(nlp.vocab, words=v) for v in variants])
-                yield
                 continue
             texts: list[str] = []
             for phrase, line in zip(rule.values, lines, strict=False):
@@ -289,11 +288,11 @@ class _Compiler:
             docs = [d for d in nlp.tokenizer.pipe(texts) if len(d)]
             if docs:
                 pipe.phrases.add(rule.id, docs)
-            yield
-        for key, patterns in token_patterns.items():
-            rule = self.rules[pipe.keys[key]]
-            try:  # checked here, on the patterns' vocabulary; run on the stream's
-                Matcher(nlp.vocab, validate=True).add(rule.id, patterns)
+        checked = Matcher(nlp.vocab, validate=True)  # on the patterns' vocabulary; run on
+        for index, patterns in token_patterns.items():  # the stream's (_with_fresh_tokenizer)
+            rule = self.rules[index]
+            try:
+                checked.add(rule.id, patterns)
             except (ValueError, TypeError) as exc:  # MatchPatternError is a ValueError
                 detail = " ".join(str(exc).split())[:300]
                 self.fail(rule, f"invalid token pattern: {detail}")
@@ -309,7 +308,6 @@ class _Compiler:
         if cues:
             pipe.negation_key = nlp.vocab.strings.add(NEGATION_KEY)
             pipe.phrases.add(NEGATION_KEY, [Doc(nlp.vocab, words=[w]) for w in cues])
-        yield
         return _with_fresh_tokenizer(pipe)
 
     def regexes(self) -> tuple[RegexScan | None, list[tuple[Any, tuple[tuple[int, int], ...]]]]:
@@ -402,20 +400,11 @@ def _lemma_values(patterns: tuple[object, ...]) -> set[str]:
     return words
 
 
-def run_steps(steps: Steps[_T]) -> _T:
-    """Run a stepped build to its end."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-
-
-def _pipelines(compiler: _Compiler, ruleset: Ruleset) -> Steps[dict[str, LanguagePipeline]]:
+def _pipelines(compiler: _Compiler, ruleset: Ruleset) -> dict[str, LanguagePipeline]:
     pipelines: dict[str, LanguagePipeline] = {}
     for code, conf in ruleset.languages.items():
         try:
-            pipelines[code] = yield from compiler.pipeline(conf)
+            pipelines[code] = compiler.pipeline(conf)
         except (ImportError, OSError) as exc:
             raise RulesetError([Problem(ruleset.labels[next(iter(ruleset.labels))].where, (
                 f"language '{code}' has no spaCy tokenizer here ({exc}); set "
@@ -445,7 +434,7 @@ def fresh_pipelines_steps(compiled: CompiledRuleset, languages: Collection[str] 
 def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
     """Build matchers for every language; raise RulesetError listing every bad pattern."""
     compiler = _Compiler(ruleset)
-    pipelines = run_steps(_pipelines(compiler, ruleset))
+    pipelines = _pipelines(compiler, ruleset)
     regex_set, regexes = compiler.regexes()
     hashtag_rules: dict[str, list[int]] = {}
     relevance: list[int] = []

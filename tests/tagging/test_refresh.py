@@ -11,7 +11,6 @@ from pathlib import Path
 import orjson
 
 from monitor.tagging import Tagger, load_tagger
-from monitor.tagging.compiler import run_steps
 from monitor.tagging.refresh import Refresh
 
 GOLDEN = Path(__file__).parent / "golden" / "demo_posts.jsonl"
@@ -73,7 +72,9 @@ def test_a_replaced_taggers_pipelines_are_freed_without_the_collector(rulesets: 
     tagger = load_tagger(rulesets / "demo")
     tagger.tag_batch(items())
     old = {code: weakref.ref(pipe.nlp) for code, pipe in tagger.compiled.pipelines.items()}
-    fresh = run_steps(tagger.fresh_steps())
+    refresh = Refresh(every=1, min_new_words=0)  # every language counts as grown
+    refresh.counted(tagger, 1)
+    fresh, _ = build(refresh)
     gc.disable()
     try:
         del tagger
