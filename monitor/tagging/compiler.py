@@ -28,7 +28,7 @@ __all__ = ["NEGATION_KEY", "TERM_KEY", "CompiledRuleset", "LanguagePipeline", "S
            "compile_ruleset", "fresh_pipelines_steps"]
 
 _T = TypeVar("_T")
-#: a build done a step at a time (each ``next`` a few milliseconds); returns its result
+#: a build done a step at a time (a refresh: one language's tokenizer a step); returns its result
 Steps = Generator[None, None, _T]
 
 #: Match key of the campaign's core terms inside each PhraseMatcher.
